@@ -1,0 +1,231 @@
+// Package delivery sends one batch of an issue to its recipients, exactly
+// once each as far as SES lets anyone know.
+//
+// Every recipient has a ledger record per issue. Before SES is called the
+// record is claimed with a lease; after SES answers it is marked sent (with
+// SES's message ID), released for a retry, or marked failed. A redelivered
+// batch therefore skips whoever was sent already and retries the rest.
+//
+// The one window the ledger cannot close is between SES accepting a message
+// and the "sent" write: if the process dies there, the claim's lease expires
+// and the next delivery sends again. That is at-least-once for that window
+// only; the alternative (treating an expired claim as sent) would silently
+// skip subscribers whose send never happened, which is worse for a
+// newsletter than a rare duplicate.
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gazette-news/gazette/internal/digest"
+	"github.com/gazette-news/gazette/internal/gazette"
+)
+
+// ClaimState is what the ledger says about a recipient when we try to claim it.
+type ClaimState int
+
+// Claim states.
+const (
+	Claimed  ClaimState = iota // ours to send now
+	Sent                       // already sent: skip
+	InFlight                   // another invocation holds a live lease: retry later
+	Failed                     // failed for good earlier: skip
+)
+
+// Ledger records per-recipient delivery of an issue.
+type Ledger interface {
+	Claim(ctx context.Context, issue int, recipient string, now time.Time, lease time.Duration) (ClaimState, error)
+	MarkSent(ctx context.Context, issue int, recipient, messageID string, at time.Time) error
+	Release(ctx context.Context, issue int, recipient, reason string) error
+	MarkFailed(ctx context.Context, issue int, recipient, reason string) error
+}
+
+// Header is one mail header.
+type Header struct{ Name, Value string }
+
+// Message is one recipient's part of a bulk send.
+type Message struct {
+	To      string
+	Data    map[string]string
+	Headers []Header
+}
+
+// Outcome is SES's answer for one message; Err is classified (gazette kinds).
+type Outcome struct {
+	MessageID string
+	Err       error
+}
+
+// Sender sends one templated bulk call.
+type Sender interface {
+	SendBulk(ctx context.Context, template string, tags map[string]string, msgs []Message) ([]Outcome, error)
+}
+
+// Limiter paces sends: Wait returns once n more messages may go out.
+type Limiter interface {
+	Wait(ctx context.Context, n int) error
+}
+
+// Links makes a recipient's personal links.
+type Links interface {
+	UnsubscribeURL(subscriberID string) (string, error)
+	PreferencesURL(subscriberID string) (string, error)
+}
+
+// Service sends batches.
+type Service struct {
+	Ledger  Ledger
+	Sender  Sender
+	Limiter Limiter
+	Links   Links
+	// Chunk is the most recipients per SES call (≤ 50); smaller when the
+	// per-instance send rate is below 50 a second, so that a call never
+	// needs more than one second's budget.
+	Chunk int
+	// Lease is how long a claim stops other invocations from sending to the
+	// same recipient; longer than one SES call plus the ledger writes.
+	Lease time.Duration
+	Now   func() time.Time
+	Log   *slog.Logger
+}
+
+// Result counts what happened to a batch's recipients.
+type Result struct {
+	Sent, Skipped, Failed, Retry int
+}
+
+// SendBatch sends batch b. It returns an error when some recipients must be
+// retried (throttling, SES outage, another invocation in flight): the
+// caller hands the batch back to SQS, and the redelivery skips everyone
+// already sent. Permanent per-recipient failures are recorded, not retried.
+func (s *Service) SendBatch(ctx context.Context, b gazette.SendBatch) (Result, error) {
+	var res Result
+	var todo []gazette.Recipient
+	for _, r := range b.Recipients {
+		st, err := s.Ledger.Claim(ctx, b.Issue, r.SubscriberID, s.Now(), s.Lease)
+		if err != nil {
+			return res, fmt.Errorf("send issue %d batch %d: %w", b.Issue, b.Batch, err)
+		}
+		switch st {
+		case Claimed:
+			todo = append(todo, r)
+		case Sent, Failed:
+			res.Skipped++
+		case InFlight:
+			res.Retry++
+		}
+	}
+	if res.Skipped > 0 {
+		s.Log.InfoContext(ctx, "recipients already handled", "issue", b.Issue, "batch", b.Batch, "skipped", res.Skipped)
+	}
+
+	chunk := min(max(s.Chunk, 1), gazette.MaxBatchRecipients)
+	var firstErr error
+	for start := 0; start < len(todo); start += chunk {
+		part := todo[start:min(start+chunk, len(todo))]
+		if err := s.sendChunk(ctx, b, part, &res); err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			// Release everyone not yet attempted, so a redelivery takes them
+			// at once instead of waiting out their lease.
+			for _, r := range todo[start+len(part):] {
+				if rerr := s.Ledger.Release(ctx, b.Issue, r.SubscriberID, "not attempted: "+err.Error()); rerr != nil {
+					return res, fmt.Errorf("send issue %d batch %d: %w", b.Issue, b.Batch, rerr)
+				}
+				res.Retry++
+			}
+			break
+		}
+	}
+	s.Log.InfoContext(ctx, "batch done", "issue", b.Issue, "batch", b.Batch,
+		"sent", res.Sent, "skipped", res.Skipped, "failed", res.Failed, "retry", res.Retry)
+	if firstErr != nil {
+		return res, fmt.Errorf("send issue %d batch %d: %w", b.Issue, b.Batch, firstErr)
+	}
+	if res.Retry > 0 {
+		return res, gazette.Errorf(gazette.KindThrottled, "retry",
+			"send issue %d batch %d: %d recipients to retry", b.Issue, b.Batch, res.Retry)
+	}
+	return res, nil
+}
+
+// sendChunk sends one SES call's worth of claimed recipients and records the
+// outcome of each. A returned error means the call itself failed and every
+// recipient in part was released.
+func (s *Service) sendChunk(ctx context.Context, b gazette.SendBatch, part []gazette.Recipient, res *Result) error {
+	msgs := make([]Message, len(part))
+	for i, r := range part {
+		m, err := s.message(r)
+		if err != nil {
+			return err
+		}
+		msgs[i] = m
+	}
+	err := s.Limiter.Wait(ctx, len(part))
+	var outcomes []Outcome
+	if err == nil {
+		tags := map[string]string{"issue": fmt.Sprint(b.Issue), "batch": fmt.Sprint(b.Batch)}
+		if b.Segment != "" {
+			tags["segment"] = b.Segment
+		}
+		outcomes, err = s.Sender.SendBulk(ctx, b.Template, tags, msgs)
+	}
+	if err != nil {
+		for _, r := range part {
+			if rerr := s.Ledger.Release(ctx, b.Issue, r.SubscriberID, err.Error()); rerr != nil {
+				return fmt.Errorf("%w (and release: %v)", err, rerr)
+			}
+			res.Retry++
+		}
+		s.Log.WarnContext(ctx, "bulk send failed", "issue", b.Issue, "batch", b.Batch,
+			"kind", gazette.KindOf(err).String(), "recipients", len(part), "error", err.Error())
+		return err
+	}
+	for i, r := range part {
+		o := outcomes[i]
+		switch {
+		case o.Err == nil:
+			if err := s.Ledger.MarkSent(ctx, b.Issue, r.SubscriberID, o.MessageID, s.Now()); err != nil {
+				return fmt.Errorf("record sent: %w", err)
+			}
+			res.Sent++
+		case gazette.Retryable(o.Err):
+			if err := s.Ledger.Release(ctx, b.Issue, r.SubscriberID, o.Err.Error()); err != nil {
+				return fmt.Errorf("release: %w", err)
+			}
+			res.Retry++
+		default:
+			if err := s.Ledger.MarkFailed(ctx, b.Issue, r.SubscriberID, o.Err.Error()); err != nil {
+				return fmt.Errorf("record failure: %w", err)
+			}
+			res.Failed++
+			s.Log.WarnContext(ctx, "recipient failed", "issue", b.Issue, "subscriber", r.SubscriberID, "error", o.Err.Error())
+		}
+	}
+	return nil
+}
+
+// message personalises the issue for one recipient: template data and the
+// RFC 8058 one-click unsubscribe headers.
+func (s *Service) message(r gazette.Recipient) (Message, error) {
+	unsub, err := s.Links.UnsubscribeURL(r.SubscriberID)
+	if err != nil {
+		return Message{}, err
+	}
+	prefs, err := s.Links.PreferencesURL(r.SubscriberID)
+	if err != nil {
+		return Message{}, err
+	}
+	return Message{
+		To:   r.Email,
+		Data: digest.RecipientData(r.Name, unsub, prefs),
+		Headers: []Header{
+			{Name: "List-Unsubscribe", Value: "<" + unsub + ">"},
+			{Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"},
+		},
+	}, nil
+}

@@ -1,0 +1,282 @@
+// Package publish turns the pending articles into issue N: it numbers the
+// issue, claims its articles, renders it once into an SES template and the
+// web archive, and enqueues send batches of confirmed subscribers. Every step
+// is recorded in the issue's state, so a crashed or re-invoked run resumes
+// the unfinished issue instead of starting another or enqueueing twice.
+package publish
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/gazette-news/gazette/internal/digest"
+	"github.com/gazette-news/gazette/internal/gazette"
+)
+
+// Articles is the store of articles.
+type Articles interface {
+	PendingIDs(ctx context.Context) ([]string, error)
+	// Claim moves a pending article into the issue; claiming it again for
+	// the same issue succeeds; an article another issue took is KindConflict.
+	Claim(ctx context.Context, id string, issue int) (gazette.Article, error)
+}
+
+// Issues is the store of issue states.
+type Issues interface {
+	Latest(ctx context.Context) (gazette.IssueState, bool, error)
+	Create(ctx context.Context, st gazette.IssueState) error
+	Get(ctx context.Context, n int) (gazette.IssueState, error)
+	Save(ctx context.Context, st gazette.IssueState, prevCursor string, prevBatches int) error
+}
+
+// Subscribers pages through confirmed subscribers.
+type Subscribers interface {
+	ListConfirmed(ctx context.Context, cursor string, limit int) ([]gazette.Subscriber, string, error)
+}
+
+// Templates stores the rendered issue as an SES template.
+type Templates interface {
+	PutTemplate(ctx context.Context, name string, e digest.Email) error
+}
+
+// Objects is the bucket the web archive lives in.
+type Objects interface {
+	Get(ctx context.Context, key string, limit int64) ([]byte, error)
+	Put(ctx context.Context, key, contentType string, body []byte) error
+}
+
+// Queue takes send batches.
+type Queue interface {
+	SendJSON(ctx context.Context, values []any) error
+}
+
+// pageSize is how many subscribers one progress step covers: ten batches of
+// fifty, one SQS call per ten messages, one issue-state write per page.
+const pageSize = 10 * gazette.MaxBatchRecipients
+
+// Service publishes digests.
+type Service struct {
+	Articles       Articles
+	Issues         Issues
+	Subscribers    Subscribers
+	Templates      Templates
+	Archive        Objects
+	Brand          digest.Brand
+	Links          digest.Links
+	Render         digest.Options
+	Queue          Queue
+	TemplatePrefix string // SES template name = prefix + issue number
+	Now            func() time.Time
+	Log            *slog.Logger
+}
+
+// Result says what one run did.
+type Result struct {
+	Issue      int    `json:"issue"`
+	Subject    string `json:"subject,omitempty"`
+	Articles   int    `json:"articles"`
+	Batches    int    `json:"batches"`
+	Recipients int    `json:"recipients"`
+	Resumed    bool   `json:"resumed,omitempty"`
+	// Skipped is set when there was nothing to publish.
+	Skipped bool `json:"skipped,omitempty"`
+}
+
+// PublishDigest publishes the next issue, or finishes the last one if a
+// previous run stopped part-way.
+func (s *Service) PublishDigest(ctx context.Context) (Result, error) {
+	st, resumed, err := s.begin(ctx)
+	if err != nil || st.Number == 0 {
+		return Result{Skipped: st.Number == 0}, err
+	}
+	if resumed {
+		s.Log.InfoContext(ctx, "issue resumed", "issue", st.Number, "status", st.Status, "batches", st.Batches)
+	}
+
+	issue, err := s.claim(ctx, st)
+	if err != nil {
+		return Result{}, err
+	}
+	if st.Status == gazette.IssueCreated {
+		if st, err = s.render(ctx, st, issue); err != nil {
+			return Result{}, err
+		}
+	}
+	if st.Status == gazette.IssueRendered {
+		if st, err = s.enqueue(ctx, st); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{
+		Issue: st.Number, Subject: st.Subject, Articles: len(issue.Articles),
+		Batches: st.Batches, Recipients: st.Recipients, Resumed: resumed,
+	}, nil
+}
+
+// begin returns the issue to work on: the unfinished latest one, or a new
+// one with every pending article. A zero state means nothing to publish.
+func (s *Service) begin(ctx context.Context) (gazette.IssueState, bool, error) {
+	last, ok, err := s.Issues.Latest(ctx)
+	if err != nil {
+		return last, false, fmt.Errorf("publish: %w", err)
+	}
+	if ok && last.Status != gazette.IssueEnqueued {
+		return last, true, nil
+	}
+	ids, err := s.Articles.PendingIDs(ctx)
+	if err != nil {
+		return gazette.IssueState{}, false, fmt.Errorf("publish: %w", err)
+	}
+	if len(ids) == 0 {
+		s.Log.InfoContext(ctx, "no pending articles; no issue published")
+		return gazette.IssueState{}, false, nil
+	}
+	st := gazette.IssueState{
+		Number: last.Number + 1, Status: gazette.IssueCreated, ArticleIDs: ids,
+		Template: fmt.Sprintf("%s%d", s.TemplatePrefix, last.Number+1), CreatedAt: s.Now().UTC(),
+	}
+	err = s.Issues.Create(ctx, st)
+	if gazette.KindOf(err) == gazette.KindConflict {
+		// Another run created this number a moment ago, or we crashed
+		// before advancing the counter: carry on with the stored issue.
+		st, err = s.Issues.Get(ctx, st.Number)
+		if err != nil {
+			return st, false, fmt.Errorf("publish: %w", err)
+		}
+		return st, true, nil
+	}
+	if err != nil {
+		return st, false, fmt.Errorf("publish: %w", err)
+	}
+	s.Log.InfoContext(ctx, "issue created", "issue", st.Number, "articles", len(ids))
+	return st, false, nil
+}
+
+func (s *Service) claim(ctx context.Context, st gazette.IssueState) (gazette.Issue, error) {
+	issue := gazette.Issue{Number: st.Number, Date: st.CreatedAt}
+	for _, id := range st.ArticleIDs {
+		a, err := s.Articles.Claim(ctx, id, st.Number)
+		if gazette.KindOf(err) == gazette.KindConflict {
+			// Taken by another issue between listing and claiming.
+			s.Log.WarnContext(ctx, "article already in another issue", "issue", st.Number, "article", id)
+			continue
+		}
+		if err != nil {
+			return issue, fmt.Errorf("publish issue %d: %w", st.Number, err)
+		}
+		issue.Articles = append(issue.Articles, a)
+	}
+	return issue, nil
+}
+
+func (s *Service) render(ctx context.Context, st gazette.IssueState, issue gazette.Issue) (gazette.IssueState, error) {
+	email, err := digest.Render(issue, s.Brand, s.Links, s.Render)
+	if err != nil {
+		return st, fmt.Errorf("publish issue %d: render: %w", st.Number, err)
+	}
+	issue.Subject = email.Subject
+	if err := s.Templates.PutTemplate(ctx, st.Template, email); err != nil {
+		return st, fmt.Errorf("publish issue %d: %w", st.Number, err)
+	}
+	pages, err := s.archive(ctx, issue)
+	if err != nil {
+		return st, fmt.Errorf("publish issue %d: %w", st.Number, err)
+	}
+	next := st
+	next.Status, next.Subject = gazette.IssueRendered, email.Subject
+	if err := s.Issues.Save(ctx, next, st.Cursor, st.Batches); err != nil {
+		return st, fmt.Errorf("publish issue %d: %w", st.Number, err)
+	}
+	s.Log.InfoContext(ctx, "issue rendered", "issue", st.Number, "template", st.Template,
+		"htmlBytes", len(email.HTML), "archivePages", pages)
+	return next, nil
+}
+
+// enqueue pages through confirmed subscribers and sends their batches. The
+// state is saved after each page; a crash between sending a page's batches
+// and saving sends that page again on resume, which the delivery ledger
+// makes harmless (nobody gets the issue twice).
+func (s *Service) enqueue(ctx context.Context, st gazette.IssueState) (gazette.IssueState, error) {
+	for {
+		subs, next, err := s.Subscribers.ListConfirmed(ctx, st.Cursor, pageSize)
+		if err != nil {
+			return st, fmt.Errorf("publish issue %d: %w", st.Number, err)
+		}
+		var batches []any
+		for start := 0; start < len(subs); start += gazette.MaxBatchRecipients {
+			b := gazette.SendBatch{Issue: st.Number, Batch: st.Batches + len(batches) + 1, Template: st.Template}
+			for _, sub := range subs[start:min(start+gazette.MaxBatchRecipients, len(subs))] {
+				b.Recipients = append(b.Recipients, gazette.Recipient{SubscriberID: sub.ID, Email: sub.Email, Name: sub.Name})
+			}
+			batches = append(batches, b)
+		}
+		if err := s.Queue.SendJSON(ctx, batches); err != nil {
+			return st, fmt.Errorf("publish issue %d: enqueue: %w", st.Number, err)
+		}
+		prev := st
+		st.Cursor, st.Batches, st.Recipients = next, st.Batches+len(batches), st.Recipients+len(subs)
+		if next == "" {
+			st.Status, st.EnqueuedAt = gazette.IssueEnqueued, s.Now().UTC()
+		}
+		if err := s.Issues.Save(ctx, st, prev.Cursor, prev.Batches); err != nil {
+			return st, fmt.Errorf("publish issue %d: %w", st.Number, err)
+		}
+		if len(batches) > 0 {
+			s.Log.InfoContext(ctx, "batches enqueued", "issue", st.Number, "batches", len(batches), "recipients", len(subs))
+		}
+		if next == "" {
+			s.Log.InfoContext(ctx, "issue enqueued", "issue", st.Number, "batches", st.Batches, "recipients", st.Recipients)
+			return st, nil
+		}
+	}
+}
+
+// SummariesKey holds the summary of every issue, which the archive's index
+// and feed are rebuilt from without reading old issues back.
+const SummariesKey = digest.ArchivePrefix + "/issues.json"
+
+// archive writes the issue's web pages and returns how many it wrote. The
+// summaries file is written last: if we crash before it, the resumed run
+// rebuilds the same pages from the same summaries.
+func (s *Service) archive(ctx context.Context, issue gazette.Issue) (int, error) {
+	var all []digest.IssueSummary
+	data, err := s.Archive.Get(ctx, SummariesKey, 0)
+	switch gazette.KindOf(err) {
+	case gazette.KindNotFound: // the first issue
+	case gazette.KindUnknown:
+		if err != nil {
+			return 0, fmt.Errorf("archive: %w", err)
+		}
+		if err := json.Unmarshal(data, &all); err != nil {
+			return 0, fmt.Errorf("archive: decode %s: %w", SummariesKey, err)
+		}
+	default:
+		return 0, fmt.Errorf("archive: %w", err)
+	}
+	all = slices.DeleteFunc(all, func(x digest.IssueSummary) bool { return x.Number == issue.Number })
+	all = append(all, digest.Summarize(issue))
+	sort.Slice(all, func(i, j int) bool { return all[i].Number < all[j].Number })
+
+	pages, err := digest.Pages(issue, all, s.Brand, s.Links)
+	if err != nil {
+		return 0, fmt.Errorf("archive: %w", err)
+	}
+	for _, p := range pages {
+		if err := s.Archive.Put(ctx, p.Key, p.ContentType, p.Body); err != nil {
+			return 0, fmt.Errorf("archive: %w", err)
+		}
+	}
+	body, err := json.Marshal(all)
+	if err != nil {
+		return 0, fmt.Errorf("archive: encode summaries: %w", err)
+	}
+	if err := s.Archive.Put(ctx, SummariesKey, "application/json", body); err != nil {
+		return 0, fmt.Errorf("archive: %w", err)
+	}
+	return len(pages), nil
+}
