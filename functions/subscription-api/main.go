@@ -1,0 +1,120 @@
+// Command subscription-api is the SubscriptionApiFunction Lambda: the
+// HTTP API behind sign-up, confirmation, unsubscribe and preferences.
+// main only wires: configuration from the environment, AWS clients,
+// adapters, the subscription core and the handler.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+
+	"github.com/gazette-news/gazette/internal/awsconfig"
+	"github.com/gazette-news/gazette/internal/digest"
+	"github.com/gazette-news/gazette/internal/dynamo"
+	"github.com/gazette-news/gazette/internal/logging"
+	"github.com/gazette-news/gazette/internal/secrets"
+	"github.com/gazette-news/gazette/internal/sesmail"
+	"github.com/gazette-news/gazette/internal/subscription"
+	"github.com/gazette-news/gazette/internal/token"
+)
+
+// defaultTopics are offered when TOPICS is not set.
+const defaultTopics = "news,world,politics,business,technology,science,culture,sport"
+
+// config is the function's environment.
+type config struct {
+	table, sender, secretARN string
+	publisher, postalAddress string
+	configurationSet         string
+	topics                   []string
+	mailInterval             time.Duration
+}
+
+func loadConfig(getenv func(string) string) (config, error) {
+	c := config{
+		table:            getenv("SUBSCRIBERS_TABLE"),
+		sender:           getenv("SENDER_ADDRESS"),
+		secretARN:        getenv("TOKEN_SECRET_ARN"),
+		publisher:        getenv("PUBLISHER_NAME"),
+		postalAddress:    getenv("POSTAL_ADDRESS"),
+		configurationSet: getenv("CONFIGURATION_SET"),
+	}
+	var missing []string
+	for _, v := range [][2]string{{"SUBSCRIBERS_TABLE", c.table}, {"SENDER_ADDRESS", c.sender}, {"TOKEN_SECRET_ARN", c.secretARN}} {
+		if v[1] == "" {
+			missing = append(missing, v[0])
+		}
+	}
+	if len(missing) > 0 {
+		return config{}, fmt.Errorf("missing environment variables: %s", strings.Join(missing, ", "))
+	}
+	if c.publisher == "" {
+		c.publisher = "Gazette"
+	}
+	topics := getenv("TOPICS")
+	if topics == "" {
+		topics = defaultTopics
+	}
+	for _, t := range strings.Split(topics, ",") {
+		if t = strings.ToLower(strings.TrimSpace(t)); t != "" {
+			c.topics = append(c.topics, t)
+		}
+	}
+	if s := getenv("SIGNUP_MAIL_INTERVAL"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return config{}, fmt.Errorf("SIGNUP_MAIL_INTERVAL %q is not a positive duration", s)
+		}
+		c.mailInterval = d
+	}
+	return c, nil
+}
+
+func setup(ctx context.Context, log *slog.Logger, getenv func(string) string) (*Handler, error) {
+	c, err := loadConfig(getenv)
+	if err != nil {
+		return nil, err
+	}
+	aws, err := awsconfig.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := secrets.Keys(ctx, secretsmanager.NewFromConfig(aws), c.secretARN)
+	if err != nil {
+		return nil, fmt.Errorf("token keys: %w", err)
+	}
+	signer, err := token.NewSigner(keys...)
+	if err != nil {
+		return nil, err
+	}
+	store := dynamo.NewSubscribers(dynamodb.NewFromConfig(aws), c.table)
+	brand := digest.Brand{Name: c.publisher, PostalAddress: c.postalAddress}
+	m := newMailer(sesmail.New(sesv2.NewFromConfig(aws)), c.sender, brand, c.configurationSet)
+	svc := subscription.New(store, m, signer, subscription.Config{
+		Topics:       c.topics,
+		MailInterval: c.mailInterval,
+		Logger:       log,
+	})
+	return &Handler{Service: svc, Publisher: c.publisher, Log: log}, nil
+}
+
+func main() {
+	log := logging.New(os.Stdout)
+	h, err := setup(context.Background(), log, os.Getenv)
+	if err != nil {
+		// Logged as JSON for CloudWatch; the non-zero exit makes Lambda
+		// report an init error instead of serving with half a config.
+		log.Error("init failed", slog.String("error", err.Error()))
+		os.Exit(1)
+	}
+	lambda.Start(h.Handle)
+}
