@@ -107,6 +107,9 @@ func (s *Service) SendBatch(ctx context.Context, b gazette.SendBatch) (Result, e
 	for _, r := range b.Recipients {
 		st, err := s.Ledger.Claim(ctx, b.Issue, r.SubscriberID, s.Now(), s.Lease)
 		if err != nil {
+			// Hand back what we claimed so far, so that the redelivery can
+			// take it at once instead of waiting out the lease.
+			s.release(ctx, b, todo, err, &res)
 			return res, fmt.Errorf("send issue %d batch %d: %w", b.Issue, b.Batch, err)
 		}
 		switch st {
@@ -132,12 +135,7 @@ func (s *Service) SendBatch(ctx context.Context, b gazette.SendBatch) (Result, e
 			}
 			// Release everyone not yet attempted, so a redelivery takes them
 			// at once instead of waiting out their lease.
-			for _, r := range todo[start+len(part):] {
-				if rerr := s.Ledger.Release(ctx, b.Issue, r.SubscriberID, "not attempted: "+err.Error()); rerr != nil {
-					return res, fmt.Errorf("send issue %d batch %d: %w", b.Issue, b.Batch, rerr)
-				}
-				res.Retry++
-			}
+			s.release(ctx, b, todo[start+len(part):], fmt.Errorf("not attempted: %w", err), &res)
 			break
 		}
 	}
@@ -158,14 +156,15 @@ func (s *Service) SendBatch(ctx context.Context, b gazette.SendBatch) (Result, e
 // recipient in part was released.
 func (s *Service) sendChunk(ctx context.Context, b gazette.SendBatch, part []gazette.Recipient, res *Result) error {
 	msgs := make([]Message, len(part))
+	var err error
 	for i, r := range part {
-		m, err := s.message(r)
-		if err != nil {
-			return err
+		if msgs[i], err = s.message(r); err != nil {
+			break
 		}
-		msgs[i] = m
 	}
-	err := s.Limiter.Wait(ctx, len(part))
+	if err == nil {
+		err = s.Limiter.Wait(ctx, len(part))
+	}
 	var outcomes []Outcome
 	if err == nil {
 		tags := map[string]string{"issue": fmt.Sprint(b.Issue), "batch": fmt.Sprint(b.Batch)}
@@ -175,38 +174,56 @@ func (s *Service) sendChunk(ctx context.Context, b gazette.SendBatch, part []gaz
 		outcomes, err = s.Sender.SendBulk(ctx, b.Template, tags, msgs)
 	}
 	if err != nil {
-		for _, r := range part {
-			if rerr := s.Ledger.Release(ctx, b.Issue, r.SubscriberID, err.Error()); rerr != nil {
-				return fmt.Errorf("%w (and release: %v)", err, rerr)
-			}
-			res.Retry++
-		}
+		// Nothing of this chunk was sent: all of it may go again.
+		s.release(ctx, b, part, err, res)
 		s.Log.WarnContext(ctx, "bulk send failed", "issue", b.Issue, "batch", b.Batch,
 			"kind", gazette.KindOf(err).String(), "recipients", len(part), "error", err.Error())
 		return err
 	}
+	// Record every outcome even when one write fails: SES has answered for
+	// all of them, and an unrecorded success would be sent again after its
+	// lease. The first write error is returned once all are attempted.
+	var firstErr error
 	for i, r := range part {
 		o := outcomes[i]
+		var werr error
 		switch {
 		case o.Err == nil:
-			if err := s.Ledger.MarkSent(ctx, b.Issue, r.SubscriberID, o.MessageID, s.Now()); err != nil {
-				return fmt.Errorf("record sent: %w", err)
+			if werr = s.Ledger.MarkSent(ctx, b.Issue, r.SubscriberID, o.MessageID, s.Now()); werr == nil {
+				res.Sent++
 			}
-			res.Sent++
 		case gazette.Retryable(o.Err):
-			if err := s.Ledger.Release(ctx, b.Issue, r.SubscriberID, o.Err.Error()); err != nil {
-				return fmt.Errorf("release: %w", err)
+			if werr = s.Ledger.Release(ctx, b.Issue, r.SubscriberID, o.Err.Error()); werr == nil {
+				res.Retry++
 			}
-			res.Retry++
 		default:
-			if err := s.Ledger.MarkFailed(ctx, b.Issue, r.SubscriberID, o.Err.Error()); err != nil {
-				return fmt.Errorf("record failure: %w", err)
+			if werr = s.Ledger.MarkFailed(ctx, b.Issue, r.SubscriberID, o.Err.Error()); werr == nil {
+				res.Failed++
+				s.Log.WarnContext(ctx, "recipient failed", "issue", b.Issue, "subscriber", r.SubscriberID, "error", o.Err.Error())
 			}
-			res.Failed++
-			s.Log.WarnContext(ctx, "recipient failed", "issue", b.Issue, "subscriber", r.SubscriberID, "error", o.Err.Error())
+		}
+		if werr != nil {
+			// The claim stays until its lease ends: for a sent message this
+			// is the documented at-least-once window.
+			if firstErr == nil {
+				firstErr = fmt.Errorf("record outcome: %w", werr)
+			}
 		}
 	}
-	return nil
+	return firstErr
+}
+
+// release hands recipients back to the ledger for a later attempt. A
+// release that fails leaves the claim to expire with its lease, which only
+// delays that recipient.
+func (s *Service) release(ctx context.Context, b gazette.SendBatch, rs []gazette.Recipient, cause error, res *Result) {
+	for _, r := range rs {
+		if err := s.Ledger.Release(ctx, b.Issue, r.SubscriberID, cause.Error()); err != nil {
+			s.Log.WarnContext(ctx, "release failed; the claim expires with its lease", "issue", b.Issue,
+				"subscriber", r.SubscriberID, "error", err.Error())
+		}
+		res.Retry++
+	}
 }
 
 // message personalises the issue for one recipient: template data and the

@@ -87,20 +87,32 @@ func (s *Issues) Create(ctx context.Context, st gazette.IssueState) error {
 		ConditionExpression:      aws.String("attribute_not_exists(#n)"),
 		ExpressionAttributeNames: map[string]string{"#n": "number"},
 	})
-	if err != nil {
-		return classify(fmt.Sprintf("create issue %d", st.Number), err)
+	if err = classify(fmt.Sprintf("create issue %d", st.Number), err); err != nil {
+		if gazette.KindOf(err) == gazette.KindConflict {
+			// Repair a counter that a crash left behind this issue.
+			if cerr := s.advance(ctx, st.Number); cerr != nil {
+				return cerr
+			}
+		}
+		return err
 	}
 	// If we crash here the counter still names the previous issue; the next
-	// run tries this number again, hits the conflict and resumes it.
-	_, err = s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	// run tries this number again, hits the conflict, repairs the counter and
+	// resumes (or moves past) the issue.
+	return s.advance(ctx, st.Number)
+}
+
+// advance moves the counter up to n; it never moves it down.
+func (s *Issues) advance(ctx context.Context, n int) error {
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.table),
 		Key:                       numberKey(counterNumber),
 		UpdateExpression:          aws.String("SET #l = :n"),
 		ConditionExpression:       aws.String("attribute_not_exists(#l) OR #l < :n"),
 		ExpressionAttributeNames:  map[string]string{"#l": "last"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":n": number(st.Number)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":n": number(n)},
 	})
-	if err = classify(fmt.Sprintf("advance issue counter to %d", st.Number), err); gazette.KindOf(err) == gazette.KindConflict {
+	if err = classify(fmt.Sprintf("advance issue counter to %d", n), err); gazette.KindOf(err) == gazette.KindConflict {
 		return nil // a later issue exists already; nothing to advance
 	}
 	return err

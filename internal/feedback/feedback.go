@@ -136,10 +136,14 @@ func (s *Service) Handle(ctx context.Context, ev Event) error {
 				reason += " (" + strings.ToLower(ev.BounceType) + ")"
 			}
 			err := s.Subscribers.Suppress(ctx, id, status, reason, s.Now().UTC())
-			if err != nil && gazette.KindOf(err) != gazette.KindNotFound {
+			switch {
+			case gazette.KindOf(err) == gazette.KindNotFound:
+				s.Log.InfoContext(ctx, "feedback for an unknown subscriber", "subscriber", id, "type", ev.Type)
+			case err != nil:
 				return fmt.Errorf("feedback %s: suppress %s: %w", ev.Type, id, err)
+			default:
+				s.Log.InfoContext(ctx, "subscriber suppressed", "subscriber", id, "status", status, "issue", ev.Issue)
 			}
-			s.Log.InfoContext(ctx, "subscriber suppressed", "subscriber", id, "status", status, "issue", ev.Issue)
 		}
 	}
 	if ev.Issue > 0 && s.Stats != nil {

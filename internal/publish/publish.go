@@ -91,8 +91,11 @@ type Result struct {
 // previous run stopped part-way.
 func (s *Service) PublishDigest(ctx context.Context) (Result, error) {
 	st, resumed, err := s.begin(ctx)
-	if err != nil || st.Number == 0 {
-		return Result{Skipped: st.Number == 0}, err
+	if err != nil {
+		return Result{}, err
+	}
+	if st.Number == 0 {
+		return Result{Skipped: true}, nil
 	}
 	if resumed {
 		s.Log.InfoContext(ctx, "issue resumed", "issue", st.Number, "status", st.Status, "batches", st.Batches)
@@ -101,6 +104,18 @@ func (s *Service) PublishDigest(ctx context.Context) (Result, error) {
 	issue, err := s.claim(ctx, st)
 	if err != nil {
 		return Result{}, err
+	}
+	if len(issue.Articles) == 0 && st.Status == gazette.IssueCreated {
+		// Every listed article went to another issue between listing and
+		// claiming (the status index is eventually consistent). Close the
+		// number empty rather than leave an issue no run can render.
+		closed := st
+		closed.Status, closed.EnqueuedAt = gazette.IssueEnqueued, s.Now().UTC()
+		if err := s.Issues.Save(ctx, closed, st.Cursor, st.Batches); err != nil {
+			return Result{}, fmt.Errorf("publish issue %d: %w", st.Number, err)
+		}
+		s.Log.WarnContext(ctx, "issue closed empty: its articles went to another issue", "issue", st.Number)
+		return Result{Issue: st.Number, Skipped: true}, nil
 	}
 	if st.Status == gazette.IssueCreated {
 		if st, err = s.render(ctx, st, issue); err != nil {
@@ -136,25 +151,31 @@ func (s *Service) begin(ctx context.Context) (gazette.IssueState, bool, error) {
 		s.Log.InfoContext(ctx, "no pending articles; no issue published")
 		return gazette.IssueState{}, false, nil
 	}
-	st := gazette.IssueState{
-		Number: last.Number + 1, Status: gazette.IssueCreated, ArticleIDs: ids,
-		Template: fmt.Sprintf("%s%d", s.TemplatePrefix, last.Number+1), CreatedAt: s.Now().UTC(),
-	}
-	err = s.Issues.Create(ctx, st)
-	if gazette.KindOf(err) == gazette.KindConflict {
-		// Another run created this number a moment ago, or we crashed
-		// before advancing the counter: carry on with the stored issue.
-		st, err = s.Issues.Get(ctx, st.Number)
-		if err != nil {
+	for n := last.Number + 1; ; n++ {
+		st := gazette.IssueState{
+			Number: n, Status: gazette.IssueCreated, ArticleIDs: ids,
+			Template: fmt.Sprintf("%s%d", s.TemplatePrefix, n), CreatedAt: s.Now().UTC(),
+		}
+		err = s.Issues.Create(ctx, st)
+		if err == nil {
+			s.Log.InfoContext(ctx, "issue created", "issue", n, "articles", len(ids))
+			return st, false, nil
+		}
+		if gazette.KindOf(err) != gazette.KindConflict {
 			return st, false, fmt.Errorf("publish: %w", err)
 		}
-		return st, true, nil
+		// Issue n exists: another run created it a moment ago, or a crash
+		// came between creating it and advancing the counter.
+		stored, err := s.Issues.Get(ctx, n)
+		if err != nil {
+			return stored, false, fmt.Errorf("publish: %w", err)
+		}
+		if stored.Status != gazette.IssueEnqueued {
+			return stored, true, nil // carry on with it
+		}
+		// Finished already, but the counter lagged behind it: the pending
+		// articles go into the next number.
 	}
-	if err != nil {
-		return st, false, fmt.Errorf("publish: %w", err)
-	}
-	s.Log.InfoContext(ctx, "issue created", "issue", st.Number, "articles", len(ids))
-	return st, false, nil
 }
 
 func (s *Service) claim(ctx context.Context, st gazette.IssueState) (gazette.Issue, error) {

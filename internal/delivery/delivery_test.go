@@ -1,0 +1,568 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gazette-news/gazette/internal/digest"
+	"github.com/gazette-news/gazette/internal/gazette"
+)
+
+// ---- fakes -----------------------------------------------------------------
+
+// Ledger record states, as the DynamoDB ledger names them.
+const (
+	stClaimed = "claimed"
+	stRetry   = "retry"
+	stSent    = "sent"
+	stFailed  = "failed"
+)
+
+type record struct {
+	state      string
+	leaseUntil time.Time
+	messageID  string
+	reason     string
+}
+
+// memLedger is an in-memory Ledger with the DynamoDB ledger's claim rule: no
+// record, a released one, or a claim whose lease ran out.
+type memLedger struct {
+	mu   sync.Mutex
+	recs map[string]record
+	// markSentFails makes MarkSent fail this many times for a recipient.
+	markSentFails map[string]int
+}
+
+func newLedger() *memLedger {
+	return &memLedger{recs: map[string]record{}, markSentFails: map[string]int{}}
+}
+
+func key(issue int, recipient string) string { return fmt.Sprintf("%d/%s", issue, recipient) }
+
+func (l *memLedger) Claim(_ context.Context, issue int, recipient string, now time.Time, lease time.Duration) (ClaimState, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := key(issue, recipient)
+	r, ok := l.recs[k]
+	switch {
+	case !ok, r.state == stRetry, r.state == stClaimed && r.leaseUntil.Before(now):
+		l.recs[k] = record{state: stClaimed, leaseUntil: now.Add(lease)}
+		return Claimed, nil
+	case r.state == stClaimed:
+		return InFlight, nil
+	case r.state == stSent:
+		return Sent, nil
+	case r.state == stFailed:
+		return Failed, nil
+	}
+	return 0, fmt.Errorf("bad state %q", r.state)
+}
+
+func (l *memLedger) MarkSent(_ context.Context, issue int, recipient, messageID string, _ time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.markSentFails[recipient] > 0 {
+		l.markSentFails[recipient]--
+		return errors.New("ledger write timed out")
+	}
+	return l.set(issue, recipient, record{state: stSent, messageID: messageID})
+}
+
+func (l *memLedger) Release(_ context.Context, issue int, recipient, reason string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.set(issue, recipient, record{state: stRetry, reason: reason})
+}
+
+func (l *memLedger) MarkFailed(_ context.Context, issue int, recipient, reason string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.set(issue, recipient, record{state: stFailed, reason: reason})
+}
+
+// set only moves records this invocation holds, as the real ledger's
+// conditions would.
+func (l *memLedger) set(issue int, recipient string, r record) error {
+	k := key(issue, recipient)
+	if cur := l.recs[k]; cur.state != stClaimed {
+		return fmt.Errorf("ledger: %s is %q, not claimed", k, cur.state)
+	}
+	l.recs[k] = r
+	return nil
+}
+
+func (l *memLedger) states(issue int, rs []gazette.Recipient) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var s []string
+	for _, r := range rs {
+		s = append(s, l.recs[key(issue, r.SubscriberID)].state)
+	}
+	return s
+}
+
+type bulkCall struct {
+	Template string
+	Tags     map[string]string
+	Msgs     []Message
+}
+
+// fakeSender records calls. callErrs[i] fails call i (0-based) as a whole;
+// entryErrs fails one address in every call it appears in.
+type fakeSender struct {
+	mu        sync.Mutex
+	calls     []bulkCall
+	callErrs  map[int]error
+	entryErrs map[string]error
+	delivered map[string]int // accepted messages per address
+	ids       map[string][]string
+}
+
+func newSender() *fakeSender {
+	return &fakeSender{callErrs: map[int]error{}, entryErrs: map[string]error{}, delivered: map[string]int{}, ids: map[string][]string{}}
+}
+
+func (f *fakeSender) SendBulk(_ context.Context, template string, tags map[string]string, msgs []Message) ([]Outcome, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := len(f.calls)
+	f.calls = append(f.calls, bulkCall{Template: template, Tags: maps.Clone(tags), Msgs: slices.Clone(msgs)})
+	if err := f.callErrs[n]; err != nil {
+		return nil, err
+	}
+	out := make([]Outcome, len(msgs))
+	for i, m := range msgs {
+		if err := f.entryErrs[m.To]; err != nil {
+			out[i] = Outcome{Err: err}
+			continue
+		}
+		f.delivered[m.To]++
+		id := fmt.Sprintf("ses-%d-%d", n, i)
+		f.ids[m.To] = append(f.ids[m.To], id)
+		out[i] = Outcome{MessageID: id}
+	}
+	return out, nil
+}
+
+func (f *fakeSender) callSizes() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var s []int
+	for _, c := range f.calls {
+		s = append(s, len(c.Msgs))
+	}
+	return s
+}
+
+// countingLimiter records what it was asked for; err fails every Wait.
+type countingLimiter struct {
+	mu  sync.Mutex
+	ns  []int
+	err error
+}
+
+func (l *countingLimiter) Wait(_ context.Context, n int) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ns = append(l.ns, n)
+	return l.err
+}
+
+type fakeLinks struct{ err map[string]error }
+
+func (f fakeLinks) UnsubscribeURL(id string) (string, error) {
+	if err := f.err[id]; err != nil {
+		return "", err
+	}
+	return "https://news.example/unsubscribe?t=u-" + id, nil
+}
+
+func (f fakeLinks) PreferencesURL(id string) (string, error) {
+	return "https://news.example/preferences?t=p-" + id, nil
+}
+
+// clock is a settable time source.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// ---- fixture ---------------------------------------------------------------
+
+const lease = 2 * time.Minute
+
+type env struct {
+	ledger  *memLedger
+	sender  *fakeSender
+	limiter *countingLimiter
+	links   fakeLinks
+	clock   *clock
+	batch   gazette.SendBatch
+}
+
+func newEnv(n, chunk int) (*env, *Service) {
+	e := &env{
+		ledger: newLedger(), sender: newSender(), limiter: &countingLimiter{},
+		links: fakeLinks{err: map[string]error{}},
+		clock: &clock{t: time.Date(2026, time.November, 27, 8, 0, 0, 0, time.UTC)},
+		batch: gazette.SendBatch{Issue: 3, Batch: 2, Template: "gazette-issue-3", Recipients: recipients(n)},
+	}
+	svc := &Service{
+		Ledger: e.ledger, Sender: e.sender, Limiter: e.limiter, Links: e.links, Chunk: chunk,
+		Lease: lease, Now: e.clock.Now, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	}
+	return e, svc
+}
+
+func recipients(n int) []gazette.Recipient {
+	var rs []gazette.Recipient
+	for i := range n {
+		email := fmt.Sprintf("r%02d@example.com", i)
+		rs = append(rs, gazette.Recipient{SubscriberID: gazette.SubscriberID(email), Email: email, Name: fmt.Sprintf("R%d", i)})
+	}
+	return rs
+}
+
+func (e *env) email(i int) string { return e.batch.Recipients[i].Email }
+
+func (e *env) deliveries() []int {
+	var d []int
+	for _, r := range e.batch.Recipients {
+		d = append(d, e.sender.delivered[r.Email])
+	}
+	return d
+}
+
+func repeat[T any](v T, n int) []T {
+	s := make([]T, n)
+	for i := range s {
+		s[i] = v
+	}
+	return s
+}
+
+// step is one SendBatch call of a scenario, after moving the clock.
+type step struct {
+	advance  time.Duration
+	prepare  func(e *env)
+	want     Result
+	wantErr  bool
+	wantKind gazette.Kind // checked when wantErr
+}
+
+// ---- tests -----------------------------------------------------------------
+
+func TestSendBatch(t *testing.T) {
+	throttled := gazette.Errorf(gazette.KindThrottled, "throttled", "maximum sending rate exceeded")
+	tests := []struct {
+		name           string
+		n, chunk       int
+		setup          func(e *env)
+		steps          []step
+		wantStates     []string
+		wantDeliveries []int // accepted sends per recipient over all steps
+		wantCalls      []int // recipients per SES call over all steps
+		wantLimiter    []int // what Limiter.Wait was asked for; wantCalls when nil
+	}{
+		{
+			name: "all sent, then a redelivery sends nobody again",
+			n:    5, chunk: 50,
+			steps: []step{
+				{want: Result{Sent: 5}},
+				{advance: time.Minute, want: Result{Skipped: 5}},
+				{advance: time.Hour, want: Result{Skipped: 5}},
+			},
+			wantStates:     repeat(stSent, 5),
+			wantDeliveries: repeat(1, 5),
+			wantCalls:      []int{5},
+		},
+		{
+			name: "one recipient in flight elsewhere is retried, the others sent",
+			n:    4, chunk: 50,
+			setup: func(e *env) {
+				e.ledger.recs[key(3, e.batch.Recipients[2].SubscriberID)] = record{state: stClaimed, leaseUntil: e.clock.Now().Add(time.Minute)}
+			},
+			steps: []step{
+				{want: Result{Sent: 3, Retry: 1}, wantErr: true, wantKind: gazette.KindThrottled},
+				// The other holder dies; after its lease we take over.
+				{advance: 2 * time.Minute, want: Result{Sent: 1, Skipped: 3}},
+			},
+			wantStates:     repeat(stSent, 4),
+			wantDeliveries: []int{1, 1, 1, 1},
+			wantCalls:      []int{3, 1},
+		},
+		{
+			name: "whole call throttled releases everyone and the retry sends each once",
+			n:    6, chunk: 50,
+			setup: func(e *env) { e.sender.callErrs[0] = throttled },
+			steps: []step{
+				{want: Result{Retry: 6}, wantErr: true, wantKind: gazette.KindThrottled},
+				{advance: time.Second, want: Result{Sent: 6}},
+				{advance: time.Second, want: Result{Skipped: 6}},
+			},
+			wantStates:     repeat(stSent, 6),
+			wantDeliveries: repeat(1, 6),
+			wantCalls:      []int{6, 6},
+		},
+		{
+			name: "throttled first chunk releases the chunks not attempted too",
+			n:    5, chunk: 2,
+			setup: func(e *env) { e.sender.callErrs[0] = throttled },
+			steps: []step{
+				{want: Result{Retry: 5}, wantErr: true, wantKind: gazette.KindThrottled},
+				// No lease to wait out: released records are claimable at once.
+				{want: Result{Sent: 5}},
+			},
+			wantStates:     repeat(stSent, 5),
+			wantDeliveries: repeat(1, 5),
+			wantCalls:      []int{2, 2, 2, 1},
+		},
+		{
+			name: "throttled second chunk keeps the first chunk sent",
+			n:    5, chunk: 2,
+			setup: func(e *env) { e.sender.callErrs[1] = throttled },
+			steps: []step{
+				{want: Result{Sent: 2, Retry: 3}, wantErr: true, wantKind: gazette.KindThrottled},
+				{want: Result{Sent: 3, Skipped: 2}},
+			},
+			wantStates:     repeat(stSent, 5),
+			wantDeliveries: repeat(1, 5),
+			wantCalls:      []int{2, 2, 2, 1},
+		},
+		{
+			name: "permanent per-entry failure is recorded and never retried",
+			n:    3, chunk: 50,
+			setup: func(e *env) {
+				e.sender.entryErrs[e.email(1)] = gazette.Errorf(gazette.KindInvalid, "bad_address", "MessageRejected")
+			},
+			steps: []step{
+				{want: Result{Sent: 2, Failed: 1}},
+				{advance: time.Hour, want: Result{Skipped: 3}},
+			},
+			wantStates:     []string{stSent, stFailed, stSent},
+			wantDeliveries: []int{1, 0, 1},
+			wantCalls:      []int{3},
+		},
+		{
+			name: "transient per-entry failure is released and retried next time",
+			n:    3, chunk: 50,
+			setup: func(e *env) {
+				e.sender.entryErrs[e.email(2)] = gazette.Errorf(gazette.KindUnknown, "ses_5xx", "internal failure")
+			},
+			steps: []step{
+				{want: Result{Sent: 2, Retry: 1}, wantErr: true, wantKind: gazette.KindThrottled},
+				{prepare: func(e *env) { delete(e.sender.entryErrs, e.email(2)) }, want: Result{Sent: 1, Skipped: 2}},
+			},
+			wantStates:     repeat(stSent, 3),
+			wantDeliveries: []int{1, 1, 1},
+			wantCalls:      []int{3, 1},
+		},
+		{
+			name: "chunk of 7 splits 20 recipients into 7, 7, 6",
+			n:    20, chunk: 7,
+			steps:          []step{{want: Result{Sent: 20}}},
+			wantStates:     repeat(stSent, 20),
+			wantDeliveries: repeat(1, 20),
+			wantCalls:      []int{7, 7, 6},
+		},
+		{
+			name: "chunk 0 means one recipient per call",
+			n:    3, chunk: 0,
+			steps:          []step{{want: Result{Sent: 3}}},
+			wantStates:     repeat(stSent, 3),
+			wantDeliveries: repeat(1, 3),
+			wantCalls:      []int{1, 1, 1},
+		},
+		{
+			name: "limiter error sends nothing and releases everyone",
+			n:    3, chunk: 50,
+			setup: func(e *env) { e.limiter.err = context.DeadlineExceeded },
+			steps: []step{
+				{want: Result{Retry: 3}, wantErr: true},
+				{prepare: func(e *env) { e.limiter.err = nil }, want: Result{Sent: 3}},
+			},
+			wantStates:     repeat(stSent, 3),
+			wantDeliveries: repeat(1, 3),
+			wantCalls:      []int{3},
+			wantLimiter:    []int{3, 3},
+		},
+		{
+			// The documented at-least-once window: SES accepted the mail but
+			// the "sent" write failed. The claim stays until its lease ends,
+			// then the recipient is sent again: one duplicate, nobody skipped.
+			name: "sent but MarkSent failed: in flight until the lease ends, then exactly one duplicate",
+			n:    3, chunk: 50,
+			setup: func(e *env) { e.ledger.markSentFails[e.batch.Recipients[2].SubscriberID] = 1 },
+			steps: []step{
+				{want: Result{Sent: 2}, wantErr: true},
+				{advance: 30 * time.Second, want: Result{Skipped: 2, Retry: 1}, wantErr: true, wantKind: gazette.KindThrottled},
+				{advance: lease, want: Result{Sent: 1, Skipped: 2}},
+				{advance: lease, want: Result{Skipped: 3}},
+			},
+			wantStates:     repeat(stSent, 3),
+			wantDeliveries: []int{1, 1, 2},
+			wantCalls:      []int{3, 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, svc := newEnv(tt.n, tt.chunk)
+			if tt.setup != nil {
+				tt.setup(e)
+			}
+			for i, s := range tt.steps {
+				e.clock.advance(s.advance)
+				if s.prepare != nil {
+					s.prepare(e)
+				}
+				got, err := svc.SendBatch(context.Background(), e.batch)
+				if (err != nil) != s.wantErr {
+					t.Fatalf("step %d: SendBatch() error = %v, want error %t", i, err, s.wantErr)
+				}
+				if s.wantErr && s.wantKind != gazette.KindUnknown && gazette.KindOf(err) != s.wantKind {
+					t.Errorf("step %d: error kind = %s, want %s (%v)", i, gazette.KindOf(err), s.wantKind, err)
+				}
+				if s.wantErr && !gazette.Retryable(err) {
+					t.Errorf("step %d: error %v is not retryable; the batch would be dropped", i, err)
+				}
+				if diff := cmp.Diff(s.want, got); diff != "" {
+					t.Errorf("step %d: result (-want +got):\n%s", i, diff)
+				}
+			}
+			if diff := cmp.Diff(tt.wantStates, e.ledger.states(e.batch.Issue, e.batch.Recipients)); diff != "" {
+				t.Errorf("ledger states (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantDeliveries, e.deliveries()); diff != "" {
+				t.Errorf("deliveries per recipient (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantCalls, e.sender.callSizes()); diff != "" {
+				t.Errorf("recipients per SES call (-want +got):\n%s", diff)
+			}
+			wantLimiter := tt.wantLimiter
+			if wantLimiter == nil {
+				wantLimiter = tt.wantCalls
+			}
+			if diff := cmp.Diff(wantLimiter, e.limiter.ns); diff != "" {
+				t.Errorf("limiter asked for (-want +got):\n%s", diff)
+			}
+			// Every sent record carries the message ID SES returned last.
+			for _, r := range e.batch.Recipients {
+				rec := e.ledger.recs[key(e.batch.Issue, r.SubscriberID)]
+				if rec.state != stSent {
+					continue
+				}
+				ids := e.sender.ids[r.Email]
+				if len(ids) == 0 || rec.messageID != ids[len(ids)-1] {
+					t.Errorf("%s: ledger message ID %q, SES gave %v", r.Email, rec.messageID, ids)
+				}
+			}
+		})
+	}
+}
+
+// TestSendBatchMessages checks what one SES call carries: template, tags,
+// per-recipient data and the RFC 8058 headers.
+func TestSendBatchMessages(t *testing.T) {
+	tests := []struct {
+		name     string
+		segment  string
+		nameOf   string // the recipient's name
+		wantName string
+		wantTags map[string]string
+	}{
+		{name: "named recipient", nameOf: "Ada", wantName: "Ada", wantTags: map[string]string{"issue": "3", "batch": "2"}},
+		{name: "unnamed recipient gets the default greeting", nameOf: " ", wantName: digest.DefaultName,
+			wantTags: map[string]string{"issue": "3", "batch": "2"}},
+		{name: "segment is tagged", segment: "sport", nameOf: "Ada", wantName: "Ada",
+			wantTags: map[string]string{"issue": "3", "batch": "2", "segment": "sport"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, svc := newEnv(1, 50)
+			e.batch.Segment = tt.segment
+			e.batch.Recipients[0].Name = tt.nameOf
+			id := e.batch.Recipients[0].SubscriberID
+			if _, err := svc.SendBatch(context.Background(), e.batch); err != nil {
+				t.Fatal(err)
+			}
+			if len(e.sender.calls) != 1 {
+				t.Fatalf("%d SES calls, want 1", len(e.sender.calls))
+			}
+			c := e.sender.calls[0]
+			unsub := "https://news.example/unsubscribe?t=u-" + id
+			want := bulkCall{
+				Template: "gazette-issue-3",
+				Tags:     tt.wantTags,
+				Msgs: []Message{{
+					To: "r00@example.com",
+					Data: map[string]string{
+						digest.KeyName: tt.wantName, digest.KeyUnsubscribeURL: unsub,
+						digest.KeyPreferencesURL: "https://news.example/preferences?t=p-" + id,
+					},
+					Headers: []Header{
+						{Name: "List-Unsubscribe", Value: "<" + unsub + ">"},
+						{Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"},
+					},
+				}},
+			}
+			if diff := cmp.Diff(want, c); diff != "" {
+				t.Errorf("SES call (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestSendBatchLinksError: a recipient whose links cannot be made must not
+// block the others for a whole lease (sendChunk documents that a returned
+// error means every recipient of the chunk was released).
+func TestSendBatchLinksError(t *testing.T) {
+	e, svc := newEnv(3, 50)
+	e.links.err[e.batch.Recipients[1].SubscriberID] = errors.New("signer unavailable")
+	if _, err := svc.SendBatch(context.Background(), e.batch); err == nil {
+		t.Fatal("SendBatch() error = nil, want the links error")
+	}
+	if diff := cmp.Diff(repeat(stRetry, 3), e.ledger.states(e.batch.Issue, e.batch.Recipients)); diff != "" {
+		t.Errorf("ledger states (-want +got):\n%s", diff)
+	}
+}
+
+// TestSendBatchMarkSentFailsMidChunk: when the "sent" write fails for one
+// recipient, the others SES accepted in the same call must still be
+// recorded, or each of them is sent again after the lease.
+func TestSendBatchMarkSentFailsMidChunk(t *testing.T) {
+	e, svc := newEnv(3, 50)
+	e.ledger.markSentFails[e.batch.Recipients[0].SubscriberID] = 1
+	if _, err := svc.SendBatch(context.Background(), e.batch); err == nil {
+		t.Fatal("SendBatch() error = nil, want the ledger error")
+	}
+	e.clock.advance(lease + time.Second)
+	if _, err := svc.SendBatch(context.Background(), e.batch); err != nil {
+		t.Fatalf("redelivery after the lease: %v", err)
+	}
+	if diff := cmp.Diff([]int{2, 1, 1}, e.deliveries()); diff != "" {
+		t.Errorf("deliveries per recipient (-want +got):\n%s", diff)
+	}
+}
