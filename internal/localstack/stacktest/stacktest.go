@@ -1,0 +1,103 @@
+// Package stacktest gives integration tests the running local stack, or skips
+// them with the reason when it is not running.
+//
+// Set GAZETTE_INTEGRATION=1 (as `make test` does) to turn a missing stack into
+// a failure instead: a CI run must never pass by skipping.
+package stacktest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gazette-news/gazette/internal/localstack"
+)
+
+// EnvIntegration is the variable that makes a missing stack fatal.
+const EnvIntegration = "GAZETTE_INTEGRATION"
+
+// Require returns the local stack described by out/stack/stack.json once all
+// of its endpoints (moto, SES, the HTTP API and the invoke API) answer. If they
+// do not, it skips the test ("local stack not running: run make stack-up"),
+// or fails it when GAZETTE_INTEGRATION=1.
+func Require(t testing.TB) *localstack.Stack {
+	t.Helper()
+	st, err := find()
+	if err == nil {
+		err = reachable(st)
+	}
+	if err != nil {
+		Unavailable(t, err)
+	}
+	return st
+}
+
+// Unavailable skips the test because the stack (or a tool it needs) is not
+// there, or fails it when GAZETTE_INTEGRATION=1.
+func Unavailable(t testing.TB, err error) {
+	t.Helper()
+	msg := fmt.Sprintf("local stack not running: run make stack-up (%v)", err)
+	if os.Getenv(EnvIntegration) == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// RepoRoot finds the module root (the directory holding go.mod and
+// template.yaml) from the working directory up.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("find repository root: %w", err)
+	}
+	for {
+		if fileExists(filepath.Join(dir, "go.mod")) && fileExists(filepath.Join(dir, "template.yaml")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("find repository root: no go.mod with template.yaml above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func find() (*localstack.Stack, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	return localstack.Discover(root)
+}
+
+func reachable(st *localstack.Stack) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for name, url := range map[string]string{
+		"moto":       st.Endpoints.AWS + "/moto-api/",
+		"SES":        st.Endpoints.SESv2 + "/health-check",
+		"HTTP API":   st.Endpoints.HTTPAPI + "/",
+		"invoke API": st.Endpoints.Lambda + "/_stack/status",
+	} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("%s at %s does not answer: %w", name, url, err)
+		}
+		resp.Body.Close()
+	}
+	return nil
+}
