@@ -4,9 +4,11 @@ package awsconfig
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/smithy-go/logging"
 )
 
 // Load reads the standard SDK configuration: region, credentials and, for the
@@ -14,7 +16,7 @@ import (
 // AWS_ENDPOINT_URL_<SERVICE>, which the SDK applies by itself. There is no
 // other switch between AWS and the emulators.
 func Load(ctx context.Context) (aws.Config, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithLogger(sdkLogger{}))
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS config: %w", err)
 	}
@@ -30,4 +32,18 @@ func EndpointOverridden(cfg aws.Config, lookup func(string) string, serviceEnv s
 		return true
 	}
 	return lookup("AWS_ENDPOINT_URL_"+serviceEnv) != "" || lookup("AWS_ENDPOINT_URL") != ""
+}
+
+// sdkLogger sends the SDK's own log lines (retries, checksum notes) through
+// slog's default logger, so that a function's output stays one JSON object
+// per line. The SDK's default logger writes plain text to stderr.
+type sdkLogger struct{}
+
+// Logf implements the SDK's logging.Logger.
+func (sdkLogger) Logf(c logging.Classification, format string, v ...any) {
+	level := slog.LevelDebug
+	if c == logging.Warn {
+		level = slog.LevelWarn
+	}
+	slog.Default().Log(context.Background(), level, fmt.Sprintf(format, v...), "source", "aws-sdk")
 }

@@ -20,7 +20,11 @@ func New(w io.Writer) *slog.Logger {
 	if err := level.UnmarshalText([]byte(strings.TrimSpace(os.Getenv("LOG_LEVEL")))); err != nil {
 		level = slog.LevelInfo
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	// Libraries that log through slog's default (the AWS SDK, via
+	// awsconfig) then write JSON too.
+	slog.SetDefault(log)
+	return log
 }
 
 // Subscriber is the attribute that names a subscriber in a log line: the

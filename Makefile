@@ -1,0 +1,118 @@
+# Gazette — every developer and CI task. `make help` lists them.
+#
+# Two commands do all set-up on a fresh machine:
+#   make demo   the whole pipeline on the local stack, on the sample articles
+#   make test   lint, unit tests, short fuzzing, sam validate/build, and the
+#               integration tests on the emulators (it starts and stops them)
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+include infra/versions.env
+
+TOOLS     ?= $(HOME)/.cache/gazette-tools
+VENV_BIN  := $(TOOLS)/venv/bin
+STACK     := infra/stack.sh
+FUNCTIONS := ingest-article publish-digest send-batch subscription-api ses-feedback
+
+# Lambda builds only: static, no RPC runtime, stripped. `go test -race`
+# needs cgo, so CGO_ENABLED=0 is set here and not exported.
+GO_LAMBDA := CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -tags lambda.norpc -trimpath -ldflags='-s -w'
+
+# Never reach AWS from here: SAM's telemetry and version check stay off.
+export SAM_CLI_TELEMETRY := 0
+
+FUZZTIME ?= 10s
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+# ---------------------------------------------------------------- tools
+
+.PHONY: tools check-tools
+tools: ## install the pinned local-stack tools outside the tree (idempotent)
+	$(STACK) install
+
+check-tools: ## fail if an installed tool differs from infra/versions.env
+	$(STACK) check
+
+# ---------------------------------------------------------------- build
+
+.PHONY: functions gazette
+functions: ## build every function's bootstrap into out/bin/<name>/
+	@for f in $(FUNCTIONS); do echo "build $$f"; $(GO_LAMBDA) -o out/bin/$$f/bootstrap ./functions/$$f; done
+
+gazette: ## build the operator CLI into out/bin/gazette
+	go build -o out/bin/gazette ./cmd/gazette
+
+# `sam build` (BuildMethod: makefile) runs these with ARTIFACTS_DIR set.
+.PHONY: build-IngestArticleFunction build-PublishDigestFunction build-SendBatchFunction build-SubscriptionApiFunction build-SesFeedbackFunction
+build-IngestArticleFunction:
+	$(GO_LAMBDA) -o $(ARTIFACTS_DIR)/bootstrap ./functions/ingest-article
+build-PublishDigestFunction:
+	$(GO_LAMBDA) -o $(ARTIFACTS_DIR)/bootstrap ./functions/publish-digest
+build-SendBatchFunction:
+	$(GO_LAMBDA) -o $(ARTIFACTS_DIR)/bootstrap ./functions/send-batch
+build-SubscriptionApiFunction:
+	$(GO_LAMBDA) -o $(ARTIFACTS_DIR)/bootstrap ./functions/subscription-api
+build-SesFeedbackFunction:
+	$(GO_LAMBDA) -o $(ARTIFACTS_DIR)/bootstrap ./functions/ses-feedback
+
+# ---------------------------------------------------------------- checks
+
+.PHONY: lint unit fuzz sam integration test
+lint: ## gofmt, go vet, staticcheck
+	@bad="$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go'))"; \
+	  if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
+	go vet ./...
+	go tool staticcheck ./...
+
+unit: ## unit tests with the race detector (integration tests skip)
+	go test -race ./...
+
+fuzz: ## run each fuzz target for FUZZTIME
+	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/article
+	go test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/token
+	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/feedback
+
+sam: tools ## sam validate --lint and sam build
+	$(VENV_BIN)/sam validate --lint --region us-east-1
+	$(VENV_BIN)/sam build --build-in-source --region us-east-1
+
+# The integration tests (TestIntegration*) need the stack: it is started
+# here and stopped whatever happens. GAZETTE_INTEGRATION=1 turns a missing
+# emulator into a failure instead of a skip.
+integration: tools functions gazette ## start the stack, run the integration tests, stop it
+	@trap '$(STACK) down' EXIT; \
+	  $(STACK) up; \
+	  GAZETTE_INTEGRATION=1 go test -count=1 -p 1 -run 'Integration' ./...
+
+test: tools check-tools lint unit fuzz sam integration ## everything CI runs
+
+# ---------------------------------------------------------------- run
+
+.PHONY: stack-up stack-down demo preview bench clean
+stack-up: tools functions gazette ## start the local stack (moto, SES emulator, functions, API on :3000)
+	$(STACK) up
+
+stack-down: ## stop the local stack
+	$(STACK) down
+
+demo: tools functions gazette ## the whole pipeline on the local stack; KEEP=1 leaves it running
+	@if [ -n "$(KEEP)" ]; then \
+	  $(STACK) up && out/bin/gazette demo --keep; \
+	else \
+	  trap '$(STACK) down' EXIT; $(STACK) up; out/bin/gazette demo; \
+	fi
+
+preview: ## render an issue of the sample articles into out/ (HTML, text, eml, png)
+	go run ./cmd/gazette preview --out out $$(ls infra/samples/0*)
+	infra/screenshot.sh out/issue.html out/issue.png
+
+bench: ## benchmarks: ingest, render, personalise, send path; prints name value pairs
+	go test -run '^$$' -bench . -benchmem ./internal/...
+
+clean: ## remove build output
+	rm -rf out .aws-sam
