@@ -123,6 +123,9 @@ type IssueState struct {
 	Cursor     string      `json:"cursor,omitempty"` // subscribers paged so far
 	Batches    int         `json:"batches"`
 	Recipients int         `json:"recipients"`
-	CreatedAt  time.Time   `json:"createdAt"`
-	EnqueuedAt time.Time   `json:"enqueuedAt,omitzero"`
+	// Unmatched counts confirmed readers who got nothing because none of
+	// the issue's articles is on a topic they chose.
+	Unmatched  int       `json:"unmatched"`
+	CreatedAt  time.Time `json:"createdAt"`
+	EnqueuedAt time.Time `json:"enqueuedAt,omitzero"`
 }

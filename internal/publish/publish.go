@@ -123,7 +123,7 @@ func (s *Service) PublishDigest(ctx context.Context) (Result, error) {
 		}
 	}
 	if st.Status == gazette.IssueRendered {
-		if st, err = s.enqueue(ctx, st); err != nil {
+		if st, err = s.enqueue(ctx, st, issue); err != nil {
 			return Result{}, err
 		}
 	}
@@ -222,25 +222,48 @@ func (s *Service) render(ctx context.Context, st gazette.IssueState, issue gazet
 // state is saved after each page; a crash between sending a page's batches
 // and saving sends that page again on resume, which the delivery ledger
 // makes harmless (nobody gets the issue twice).
-func (s *Service) enqueue(ctx context.Context, st gazette.IssueState) (gazette.IssueState, error) {
+func (s *Service) enqueue(ctx context.Context, st gazette.IssueState, issue gazette.Issue) (gazette.IssueState, error) {
+	seg := segments{issue: issue, all: st.Template, templates: map[string]string{}}
 	for {
 		subs, next, err := s.Subscribers.ListConfirmed(ctx, st.Cursor, pageSize)
 		if err != nil {
 			return st, fmt.Errorf("publish issue %d: %w", st.Number, err)
 		}
-		var batches []any
-		for start := 0; start < len(subs); start += gazette.MaxBatchRecipients {
-			b := gazette.SendBatch{Issue: st.Number, Batch: st.Batches + len(batches) + 1, Template: st.Template}
-			for _, sub := range subs[start:min(start+gazette.MaxBatchRecipients, len(subs))] {
-				b.Recipients = append(b.Recipients, gazette.Recipient{SubscriberID: sub.ID, Email: sub.Email, Name: sub.Name})
+		// Group the page by segment, keeping first-seen order so batch
+		// numbers are stable for the same page.
+		groups := map[string][]gazette.Recipient{}
+		var order []string
+		unmatched := 0
+		for _, sub := range subs {
+			key, articles := seg.of(sub.Topics)
+			if key == "" {
+				unmatched++ // none of this issue's topics is one they chose
+				continue
 			}
-			batches = append(batches, b)
+			if _, ok := groups[key]; !ok {
+				order = append(order, key)
+				if err := s.segmentTemplate(ctx, &seg, st, key, articles); err != nil {
+					return st, err
+				}
+			}
+			groups[key] = append(groups[key], gazette.Recipient{SubscriberID: sub.ID, Email: sub.Email, Name: sub.Name})
+		}
+		var batches []any
+		for _, key := range order {
+			rs := groups[key]
+			for start := 0; start < len(rs); start += gazette.MaxBatchRecipients {
+				b := gazette.SendBatch{Issue: st.Number, Batch: st.Batches + len(batches) + 1,
+					Segment: key, Template: seg.templates[key],
+					Recipients: rs[start:min(start+gazette.MaxBatchRecipients, len(rs))]}
+				batches = append(batches, b)
+			}
 		}
 		if err := s.Queue.SendJSON(ctx, batches); err != nil {
 			return st, fmt.Errorf("publish issue %d: enqueue: %w", st.Number, err)
 		}
 		prev := st
-		st.Cursor, st.Batches, st.Recipients = next, st.Batches+len(batches), st.Recipients+len(subs)
+		st.Cursor, st.Batches = next, st.Batches+len(batches)
+		st.Recipients, st.Unmatched = st.Recipients+len(subs)-unmatched, st.Unmatched+unmatched
 		if next == "" {
 			st.Status, st.EnqueuedAt = gazette.IssueEnqueued, s.Now().UTC()
 		}
@@ -248,13 +271,42 @@ func (s *Service) enqueue(ctx context.Context, st gazette.IssueState) (gazette.I
 			return st, fmt.Errorf("publish issue %d: %w", st.Number, err)
 		}
 		if len(batches) > 0 {
-			s.Log.InfoContext(ctx, "batches enqueued", "issue", st.Number, "batches", len(batches), "recipients", len(subs))
+			s.Log.InfoContext(ctx, "batches enqueued", "issue", st.Number, "batches", len(batches),
+				"recipients", len(subs)-unmatched, "segments", len(order), "unmatched", unmatched)
 		}
 		if next == "" {
-			s.Log.InfoContext(ctx, "issue enqueued", "issue", st.Number, "batches", st.Batches, "recipients", st.Recipients)
+			s.Log.InfoContext(ctx, "issue enqueued", "issue", st.Number, "batches", st.Batches,
+				"recipients", st.Recipients, "unmatched", st.Unmatched)
 			return st, nil
 		}
 	}
+}
+
+// segmentTemplate makes sure the SES template of segment key exists: the
+// whole issue's was stored by render; a topic segment's is rendered from its
+// articles once per run (a resumed run stores the same content again, which
+// PutTemplate makes harmless).
+func (s *Service) segmentTemplate(ctx context.Context, seg *segments, st gazette.IssueState, key string, articles []gazette.Article) error {
+	if _, ok := seg.templates[key]; ok {
+		return nil
+	}
+	if key == AllTopics {
+		seg.templates[key] = seg.all
+		return nil
+	}
+	part := seg.issue
+	part.Articles = articles
+	email, err := digest.Render(part, s.Brand, s.Links, s.Render)
+	if err != nil {
+		return fmt.Errorf("publish issue %d: render segment %s: %w", st.Number, key, err)
+	}
+	name := st.Template + "-" + key
+	if err := s.Templates.PutTemplate(ctx, name, email); err != nil {
+		return fmt.Errorf("publish issue %d: %w", st.Number, err)
+	}
+	seg.templates[key] = name
+	s.Log.InfoContext(ctx, "segment rendered", "issue", st.Number, "segment", key, "articles", len(articles))
+	return nil
 }
 
 // SummariesKey holds the summary of every issue, which the archive's index
