@@ -69,8 +69,15 @@ lint: ## gofmt, go vet, staticcheck
 	go vet ./...
 	go tool staticcheck ./...
 
+# Test output goes to out/test/*.log in full; the terminal gets the package
+# lines, any failure's context, and a count.
+TEST_LOGS := out/test
+
 unit: ## unit tests with the race detector (integration tests skip)
-	go test -race ./...
+	@mkdir -p $(TEST_LOGS); rc=0; go test -race -v ./... > $(TEST_LOGS)/unit.log 2>&1 || rc=$$?; \
+	  grep -E '^(ok|FAIL|\?|panic:) ' $(TEST_LOGS)/unit.log || true; \
+	  if [ $$rc -ne 0 ]; then grep -B3 -A25 -E -- '--- FAIL|^panic:|build failed' $(TEST_LOGS)/unit.log | head -300; fi; \
+	  infra/test-summary.sh unit $(TEST_LOGS)/unit.log; exit $$rc
 
 fuzz: ## run each fuzz target for FUZZTIME
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/article
@@ -85,11 +92,15 @@ sam: tools ## sam validate --lint and sam build
 # here and stopped whatever happens. GAZETTE_INTEGRATION=1 turns a missing
 # emulator into a failure instead of a skip.
 integration: tools functions gazette ## start the stack, run the integration tests, stop it
-	@trap '$(STACK) down' EXIT; \
-	  $(STACK) up; \
-	  GAZETTE_INTEGRATION=1 go test -count=1 -p 1 -run 'Integration' ./...
+	@mkdir -p $(TEST_LOGS); trap '$(STACK) down' EXIT; \
+	  $(STACK) up; rc=0; \
+	  GAZETTE_INTEGRATION=1 go test -count=1 -p 1 -v -run 'Integration' ./... > $(TEST_LOGS)/integration.log 2>&1 || rc=$$?; \
+	  grep -E '^(ok|FAIL|panic:) |^--- ' $(TEST_LOGS)/integration.log || true; \
+	  if [ $$rc -ne 0 ]; then grep -B3 -A25 -E -- '--- FAIL|^panic:|build failed' $(TEST_LOGS)/integration.log | head -300; fi; \
+	  infra/test-summary.sh integration $(TEST_LOGS)/integration.log; exit $$rc
 
 test: tools check-tools lint unit fuzz sam integration ## everything CI runs
+	@infra/test-summary.sh tests $(TEST_LOGS)/unit.log $(TEST_LOGS)/integration.log
 
 # ---------------------------------------------------------------- run
 
