@@ -94,7 +94,7 @@ sam: tools ## sam validate --lint and sam build
 integration: tools functions gazette ## start the stack, run the integration tests, stop it
 	@mkdir -p $(TEST_LOGS); trap '$(STACK) down' EXIT; \
 	  $(STACK) up; rc=0; \
-	  GAZETTE_INTEGRATION=1 go test -count=1 -p 1 -v -run 'Integration' ./... > $(TEST_LOGS)/integration.log 2>&1 || rc=$$?; \
+	  GAZETTE_INTEGRATION=1 go test -count=1 -p 1 -timeout 20m -v -run 'Integration' ./... > $(TEST_LOGS)/integration.log 2>&1 || rc=$$?; \
 	  grep -E '^(ok|FAIL|panic:) |^--- ' $(TEST_LOGS)/integration.log || true; \
 	  if [ $$rc -ne 0 ]; then grep -B3 -A25 -E -- '--- FAIL|^panic:|build failed' $(TEST_LOGS)/integration.log | head -300; fi; \
 	  infra/test-summary.sh integration $(TEST_LOGS)/integration.log; exit $$rc
@@ -103,6 +103,17 @@ test: tools check-tools lint unit fuzz sam integration ## everything CI runs
 	@infra/test-summary.sh tests $(TEST_LOGS)/unit.log $(TEST_LOGS)/integration.log
 
 # ---------------------------------------------------------------- run
+
+# sam local invoke against the local stack (infra/sam-local.sh). With a Docker engine it
+# uses it and the stack of make stack-up; without one (CI), as root, it starts its own
+# dockerd and stack in a private network namespace and leaves them up for the next invoke.
+.PHONY: sam-local sam-local-stop
+sam-local: tools ## sam build + sam local invoke: make sam-local FUNCTION=<LogicalId> EVENT=events/<file>.json
+	@[[ -n "$(FUNCTION)" && -n "$(EVENT)" ]] || { echo "usage: make sam-local FUNCTION=IngestArticleFunction EVENT=events/ingest-article-s3-sqs.json"; exit 2; }
+	infra/sam-local.sh $(FUNCTION) $(EVENT)
+
+sam-local-stop: ## stop what make sam-local started without Docker (its stack, dockerd, namespace)
+	infra/sam-local.sh stop
 
 .PHONY: stack-up stack-down demo preview bench clean
 stack-up: tools functions gazette ## start the local stack (moto, SES emulator, functions, API on :3000)

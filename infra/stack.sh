@@ -10,7 +10,9 @@
 #   infra/stack.sh status    what runs where
 #
 # Everything listens on 127.0.0.1 only. Ports, tools dir and state dir can be
-# overridden with the variables below.
+# overridden with the variables below. GAZETTE_BIND_HOST (default 127.0.0.1) is
+# where moto and the SES emulator listen: infra/sam-local.sh sets 0.0.0.0 inside
+# its private network namespace, so that function containers reach them.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +21,7 @@ TOOLS="${GAZETTE_TOOLS:-$HOME/.cache/gazette-tools}"
 STATE="${GAZETTE_STACK_DIR:-$ROOT/out/stack}"
 BIN_DIR="${GAZETTE_BIN_DIR:-$ROOT/out/bin}"
 
+BIND_HOST="${GAZETTE_BIND_HOST:-127.0.0.1}"
 MOTO_PORT="${GAZETTE_MOTO_PORT:-5000}"
 SES_PORT="${GAZETTE_SES_PORT:-8005}"
 API_PORT="${GAZETTE_API_PORT:-3000}"
@@ -253,9 +256,9 @@ cmd_up() {
     [[ -z "$busy" ]] || die "ports of the stack are taken by something else:
 $busy"
 
-    start moto "$STATE/moto.log" "$TOOLS/venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
+    start moto "$STATE/moto.log" "$TOOLS/venv/bin/moto_server" -H "$BIND_HOST" -p "$MOTO_PORT"
     AWS_SES_ACCOUNT="$SES_ACCOUNT" start ses "$STATE/ses.log" \
-        node "$TOOLS/ses/node_modules/aws-ses-v2-local/dist/cli.js" --host 127.0.0.1 --port "$SES_PORT"
+        node "$TOOLS/ses/node_modules/aws-ses-v2-local/dist/cli.js" --host "$BIND_HOST" --port "$SES_PORT"
     wait_http "http://127.0.0.1:$MOTO_PORT/moto-api/" 60 moto
     wait_http "http://127.0.0.1:$SES_PORT/health-check" 30 ses
 
