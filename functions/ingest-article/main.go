@@ -4,39 +4,30 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/gazette-news/gazette/internal/article"
 	"github.com/gazette-news/gazette/internal/awsconfig"
+	"github.com/gazette-news/gazette/internal/boot"
 	"github.com/gazette-news/gazette/internal/dynamo"
 	"github.com/gazette-news/gazette/internal/gazette"
 	"github.com/gazette-news/gazette/internal/ingest"
-	"github.com/gazette-news/gazette/internal/logging"
 	"github.com/gazette-news/gazette/internal/s3store"
 )
 
-func main() {
-	log := logging.New(os.Stdout)
-	h, err := setup(context.Background(), log)
-	if err != nil {
-		log.Error("init failed", "error", err.Error())
-		os.Exit(1)
-	}
-	lambda.Start(h.Handle)
-}
+func main() { boot.Start(setup) }
 
-func setup(ctx context.Context, log *slog.Logger) (*Handler, error) {
-	bucket, table := os.Getenv("ARTICLES_BUCKET"), os.Getenv("ARTICLES_TABLE")
-	if bucket == "" || table == "" {
-		return nil, fmt.Errorf("ARTICLES_BUCKET and ARTICLES_TABLE must be set")
+func setup(ctx context.Context, log *slog.Logger) (any, error) {
+	env, err := boot.Env(os.Getenv, "ARTICLES_BUCKET", "ARTICLES_TABLE")
+	if err != nil {
+		return nil, err
 	}
+	bucket, table := env["ARTICLES_BUCKET"], env["ARTICLES_TABLE"]
 	cfg, err := awsconfig.Load(ctx)
 	if err != nil {
 		return nil, err
@@ -53,5 +44,6 @@ func setup(ctx context.Context, log *slog.Logger) (*Handler, error) {
 		Now: time.Now,
 		Log: log,
 	}
-	return &Handler{Ingest: svc, Bucket: bucket, Log: log}, nil
+	h := &Handler{Ingest: svc, Bucket: bucket, Log: log}
+	return h.Handle, nil
 }

@@ -4,44 +4,32 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/gazette-news/gazette/internal/awsconfig"
+	"github.com/gazette-news/gazette/internal/boot"
 	"github.com/gazette-news/gazette/internal/digest"
 	"github.com/gazette-news/gazette/internal/dynamo"
-	"github.com/gazette-news/gazette/internal/logging"
 	"github.com/gazette-news/gazette/internal/publish"
 	"github.com/gazette-news/gazette/internal/s3store"
 	"github.com/gazette-news/gazette/internal/sesmail"
 	"github.com/gazette-news/gazette/internal/sqsqueue"
 )
 
-func main() {
-	log := logging.New(os.Stdout)
-	h, err := setup(context.Background(), log)
-	if err != nil {
-		log.Error("init failed", "error", err.Error())
-		os.Exit(1)
-	}
-	lambda.Start(h.Handle)
-}
+func main() { boot.Start(setup) }
 
-func setup(ctx context.Context, log *slog.Logger) (*Handler, error) {
-	env := map[string]string{}
-	for _, k := range []string{"ARTICLES_BUCKET", "ARTICLES_TABLE", "ISSUES_TABLE", "SUBSCRIBERS_TABLE",
-		"SEND_QUEUE_URL", "TEMPLATE_PREFIX", "PUBLIC_BASE_URL", "ARCHIVE_BASE_URL"} {
-		if env[k] = os.Getenv(k); env[k] == "" {
-			return nil, fmt.Errorf("%s must be set", k)
-		}
+func setup(ctx context.Context, log *slog.Logger) (any, error) {
+	env, err := boot.Env(os.Getenv, "ARTICLES_BUCKET", "ARTICLES_TABLE", "ISSUES_TABLE", "SUBSCRIBERS_TABLE",
+		"SEND_QUEUE_URL", "TEMPLATE_PREFIX", "ARCHIVE_BASE_URL")
+	if err != nil {
+		return nil, err
 	}
 	cfg, err := awsconfig.Load(ctx)
 	if err != nil {
@@ -70,5 +58,6 @@ func setup(ctx context.Context, log *slog.Logger) (*Handler, error) {
 		Now:    time.Now,
 		Log:    log,
 	}
-	return &Handler{Publish: svc, Log: log}, nil
+	h := &Handler{Publish: svc, Log: log}
+	return h.Handle, nil
 }

@@ -4,35 +4,26 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/gazette-news/gazette/internal/awsconfig"
+	"github.com/gazette-news/gazette/internal/boot"
 	"github.com/gazette-news/gazette/internal/dynamo"
 	"github.com/gazette-news/gazette/internal/feedback"
-	"github.com/gazette-news/gazette/internal/logging"
 )
 
-func main() {
-	log := logging.New(os.Stdout)
-	h, err := setup(context.Background(), log)
-	if err != nil {
-		log.Error("init failed", "error", err.Error())
-		os.Exit(1)
-	}
-	lambda.Start(h.Handle)
-}
+func main() { boot.Start(setup) }
 
-func setup(ctx context.Context, log *slog.Logger) (*Handler, error) {
-	subs, issues := os.Getenv("SUBSCRIBERS_TABLE"), os.Getenv("ISSUES_TABLE")
-	if subs == "" || issues == "" {
-		return nil, fmt.Errorf("SUBSCRIBERS_TABLE and ISSUES_TABLE must be set")
+func setup(ctx context.Context, log *slog.Logger) (any, error) {
+	env, err := boot.Env(os.Getenv, "SUBSCRIBERS_TABLE", "ISSUES_TABLE")
+	if err != nil {
+		return nil, err
 	}
+	subs, issues := env["SUBSCRIBERS_TABLE"], env["ISSUES_TABLE"]
 	cfg, err := awsconfig.Load(ctx)
 	if err != nil {
 		return nil, err
@@ -44,5 +35,6 @@ func setup(ctx context.Context, log *slog.Logger) (*Handler, error) {
 		Now:         time.Now,
 		Log:         log,
 	}
-	return &Handler{Feedback: svc, Log: log}, nil
+	h := &Handler{Feedback: svc, Log: log}
+	return h.Handle, nil
 }

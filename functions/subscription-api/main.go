@@ -12,15 +12,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 
 	"github.com/gazette-news/gazette/internal/awsconfig"
+	"github.com/gazette-news/gazette/internal/boot"
 	"github.com/gazette-news/gazette/internal/digest"
 	"github.com/gazette-news/gazette/internal/dynamo"
-	"github.com/gazette-news/gazette/internal/logging"
 	"github.com/gazette-news/gazette/internal/secrets"
 	"github.com/gazette-news/gazette/internal/sesmail"
 	"github.com/gazette-news/gazette/internal/subscription"
@@ -108,13 +107,11 @@ func setup(ctx context.Context, log *slog.Logger, getenv func(string) string) (*
 }
 
 func main() {
-	log := logging.New(os.Stdout)
-	h, err := setup(context.Background(), log, os.Getenv)
-	if err != nil {
-		// Logged as JSON for CloudWatch; the non-zero exit makes Lambda
-		// report an init error instead of serving with half a config.
-		log.Error("init failed", slog.String("error", err.Error()))
-		os.Exit(1)
-	}
-	lambda.Start(h.Handle)
+	boot.Start(func(ctx context.Context, log *slog.Logger) (any, error) {
+		h, err := setup(ctx, log, os.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		return h.Handle, nil
+	})
 }
