@@ -75,6 +75,9 @@ func printSummary(w io.Writer, sum scenario.Summary, st *localstack.Stack, keep 
 	fmt.Fprintf(w, "\nGazette demo\n")
 	fmt.Fprintf(w, "  issue        #%d  %q\n", sum.Issue, sum.Subject)
 	fmt.Fprintf(w, "  articles     %d in the issue, %d files uploaded\n", sum.Articles, len(sum.Uploaded))
+	for _, t := range sum.Titles {
+		fmt.Fprintf(w, "               - %s\n", t)
+	}
 	for _, r := range sum.Rejected {
 		fmt.Fprintf(w, "  rejected     %s: %s [%s] (reason in %s.reason.json)\n", r.Key, r.Reason, r.Code, r.Key)
 	}

@@ -77,12 +77,14 @@ type Service struct {
 
 // Result says what one run did.
 type Result struct {
-	Issue      int    `json:"issue"`
-	Subject    string `json:"subject,omitempty"`
-	Articles   int    `json:"articles"`
-	Batches    int    `json:"batches"`
-	Recipients int    `json:"recipients"`
-	Resumed    bool   `json:"resumed,omitempty"`
+	Issue    int    `json:"issue"`
+	Subject  string `json:"subject,omitempty"`
+	Articles int    `json:"articles"`
+	// Titles are the titles of the issue's articles, in issue order.
+	Titles     []string `json:"titles,omitempty"`
+	Batches    int      `json:"batches"`
+	Recipients int      `json:"recipients"`
+	Resumed    bool     `json:"resumed,omitempty"`
 	// Skipped is set when there was nothing to publish.
 	Skipped bool `json:"skipped,omitempty"`
 }
@@ -127,10 +129,14 @@ func (s *Service) PublishDigest(ctx context.Context) (Result, error) {
 			return Result{}, err
 		}
 	}
-	return Result{
+	res := Result{
 		Issue: st.Number, Subject: st.Subject, Articles: len(issue.Articles),
 		Batches: st.Batches, Recipients: st.Recipients, Resumed: resumed,
-	}, nil
+	}
+	for _, a := range issue.Articles {
+		res.Titles = append(res.Titles, a.Title)
+	}
+	return res, nil
 }
 
 // begin returns the issue to work on: the unfinished latest one, or a new

@@ -74,6 +74,7 @@ type Summary struct {
 	Issue         int         `json:"issue"`
 	Subject       string      `json:"subject"`
 	Articles      int         `json:"articles"`
+	Titles        []string    `json:"titles"`
 	Uploaded      []string    `json:"uploaded"`
 	Rejected      []Rejection `json:"rejected"`
 	Confirmations int         `json:"confirmations"`
@@ -155,15 +156,16 @@ func Run(ctx context.Context, c Config) (Summary, error) {
 		return sum, fmt.Errorf("publish: %w", err)
 	}
 	var res struct {
-		Issue    int    `json:"issue"`
-		Subject  string `json:"subject"`
-		Articles int    `json:"articles"`
-		Skipped  bool   `json:"skipped"`
+		Issue    int      `json:"issue"`
+		Subject  string   `json:"subject"`
+		Articles int      `json:"articles"`
+		Titles   []string `json:"titles"`
+		Skipped  bool     `json:"skipped"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil || res.Issue == 0 {
 		return sum, fmt.Errorf("publish answered %s", out)
 	}
-	sum.Issue, sum.Subject, sum.Articles = res.Issue, res.Subject, res.Articles
+	sum.Issue, sum.Subject, sum.Articles, sum.Titles = res.Issue, res.Subject, res.Articles, res.Titles
 	say("published issue #%d with %d articles: %q", res.Issue, res.Articles, res.Subject)
 	if err := waitIdle(ctx, c); err != nil {
 		return sum, err
