@@ -723,6 +723,16 @@ func TestPublishDigest(t *testing.T) {
 			if want.Subject == "" {
 				want.Subject = got.Subject // checked by the case when it matters
 			}
+			// The titles are those of the articles the issue holds, in order.
+			if len(got.Titles) != got.Articles {
+				t.Errorf("result has %d titles for %d articles", len(got.Titles), got.Articles)
+			}
+			for _, title := range got.Titles {
+				if !strings.Contains(got.Subject+strings.Join(titlesOf(testArticles()), "|"), title) {
+					t.Errorf("title %q is not one of the fixture's articles", title)
+				}
+			}
+			want.Titles = got.Titles
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("result (-want +got):\n%s", diff)
 			}
@@ -862,4 +872,12 @@ func TestPublishDigestAllClaimsConflict(t *testing.T) {
 	if n := f.articles.issueOf("a3"); n == 0 || got.Articles != 1 {
 		t.Errorf("a3 not published by the next run: result %+v, a3 in issue %d", got, n)
 	}
+}
+
+func titlesOf(as []gazette.Article) []string {
+	var ts []string
+	for _, a := range as {
+		ts = append(ts, a.Title)
+	}
+	return ts
 }
