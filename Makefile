@@ -133,8 +133,9 @@ preview: ## render an issue of the sample articles into out/ (HTML, text, eml, p
 	go run ./cmd/gazette preview --out out $$(ls infra/samples/0*)
 	infra/screenshot.sh out/issue.html out/issue.png
 
-bench: ## benchmarks: ingest, render, personalise, send path; prints name value pairs
-	go test -run '^$$' -bench . -benchmem ./internal/...
+bench: tools functions gazette ## benchmarks; the last lines are name value pairs
+	go test -run '^$$' -bench . -benchmem ./internal/... ./cmd/gazette
+	@trap '$(STACK) down' EXIT; $(STACK) up; out/bin/gazette bench all
 
 clean: ## remove build output
 	rm -rf out .aws-sam

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/go-cmp/cmp"
@@ -176,6 +177,111 @@ func TestHandle(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.wantFailures, failed); diff != "" {
 				t.Errorf("batch item failures (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// fakeParking records parked and deferred batches; err fails both.
+type fakeParking struct {
+	parked, deferred []parkedMsg
+	err              error
+}
+
+type parkedMsg struct {
+	Body  string
+	Delay time.Duration
+	Attrs map[string]string
+}
+
+func (f *fakeParking) Park(_ context.Context, body string, attrs map[string]string) error {
+	if f.err != nil {
+		return f.err
+	}
+	f.parked = append(f.parked, parkedMsg{Body: body, Attrs: attrs})
+	return nil
+}
+
+func (f *fakeParking) Defer(_ context.Context, body string, delay time.Duration, attrs map[string]string) error {
+	if f.err != nil {
+		return f.err
+	}
+	f.deferred = append(f.deferred, parkedMsg{Body: body, Delay: delay, Attrs: attrs})
+	return nil
+}
+
+func TestHandleParksAndDefers(t *testing.T) {
+	paused := fmt.Errorf("send issue 1 batch 1: %w",
+		gazette.Errorf(gazette.KindThrottled, delivery.CodePaused, "issue 1 paused: bounce rate 6.00%% (60 of 1000) above 5.00%%"))
+	quota := fmt.Errorf("send issue 1 batch 1: %w",
+		gazette.Errorf(gazette.KindThrottled, delivery.CodeDailyQuota, "24-hour quota nearly used"))
+	body := func(t *testing.T) string { return message(t, "x", batchWith(1, 2, "gazette-issue-1")).Body }
+	tests := []struct {
+		name         string
+		err          error
+		parkErr      error
+		deferrals    string // incoming gazette-deferrals attribute
+		wantParked   []parkedMsg
+		wantDeferred []parkedMsg
+		wantFailures []string
+	}{
+		{
+			name: "paused issue: batch parked in the DLQ with its reason, deleted from the queue",
+			err:  paused,
+			wantParked: []parkedMsg{{Attrs: map[string]string{
+				AttrReason: "paused", AttrIssue: "1", AttrDetail: paused.Error(),
+			}}},
+		},
+		{
+			name: "daily quota: batch back on the queue after the delay, counted",
+			err:  quota, deferrals: "2",
+			wantDeferred: []parkedMsg{{Delay: 15 * time.Minute, Attrs: map[string]string{
+				AttrReason: "daily_quota", AttrIssue: "1", AttrDeferrals: "3",
+			}}},
+		},
+		{
+			name: "parking fails: the batch is retried by SQS",
+			err:  paused, parkErr: fmt.Errorf("SQS unavailable"),
+			wantFailures: []string{"m1"},
+		},
+		{
+			name:         "other errors stay batch item failures",
+			err:          gazette.Errorf(gazette.KindUnknown, "ses_5xx", "internal"),
+			wantFailures: []string{"m1"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeSender{errs: map[int]error{1: tt.err}}
+			p := &fakeParking{err: tt.parkErr}
+			h := &Handler{Send: f, Parking: p, QuotaDelay: 15 * time.Minute, Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+			msg := message(t, "m1", batchWith(1, 2, "gazette-issue-1"))
+			if tt.deferrals != "" {
+				v := tt.deferrals
+				msg.MessageAttributes = map[string]events.SQSMessageAttribute{AttrDeferrals: {StringValue: &v, DataType: "String"}}
+			}
+			resp, err := h.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{msg}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var failed []string
+			for _, f := range resp.BatchItemFailures {
+				failed = append(failed, f.ItemIdentifier)
+			}
+			if diff := cmp.Diff(tt.wantFailures, failed); diff != "" {
+				t.Errorf("batch item failures (-want +got):\n%s", diff)
+			}
+			for i := range tt.wantParked {
+				tt.wantParked[i].Body = body(t)
+			}
+			for i := range tt.wantDeferred {
+				tt.wantDeferred[i].Body = body(t)
+			}
+			if diff := cmp.Diff(tt.wantParked, p.parked); diff != "" {
+				t.Errorf("parked (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantDeferred, p.deferred); diff != "" {
+				t.Errorf("deferred (-want +got):\n%s", diff)
 			}
 		})
 	}

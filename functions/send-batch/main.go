@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"strconv"
 	"time"
@@ -15,14 +14,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/gazette-news/gazette/internal/awsconfig"
 	"github.com/gazette-news/gazette/internal/delivery"
 	"github.com/gazette-news/gazette/internal/dynamo"
-	"github.com/gazette-news/gazette/internal/gazette"
 	"github.com/gazette-news/gazette/internal/logging"
 	"github.com/gazette-news/gazette/internal/secrets"
 	"github.com/gazette-news/gazette/internal/sesmail"
+	"github.com/gazette-news/gazette/internal/sqsqueue"
 	"github.com/gazette-news/gazette/internal/token"
 )
 
@@ -38,7 +38,8 @@ func main() {
 
 func setup(ctx context.Context, log *slog.Logger) (*Handler, error) {
 	env := map[string]string{}
-	for _, k := range []string{"LEDGER_TABLE", "SENDER_ADDRESS", "PUBLIC_BASE_URL", "TOKEN_SECRET_ARN", "SEND_CONCURRENCY"} {
+	for _, k := range []string{"LEDGER_TABLE", "ISSUES_TABLE", "SENDER_ADDRESS", "PUBLIC_BASE_URL", "TOKEN_SECRET_ARN",
+		"SEND_CONCURRENCY", "SEND_QUEUE_URL", "SEND_DLQ_URL"} {
 		if env[k] = os.Getenv(k); env[k] == "" {
 			return nil, fmt.Errorf("%s must be set", k)
 		}
@@ -46,6 +47,15 @@ func setup(ctx context.Context, log *slog.Logger) (*Handler, error) {
 	concurrency, err := strconv.Atoi(env["SEND_CONCURRENCY"])
 	if err != nil || concurrency < 1 {
 		return nil, fmt.Errorf("SEND_CONCURRENCY %q is not a positive number", env["SEND_CONCURRENCY"])
+	}
+	var rates [3]float64
+	for i, v := range []struct {
+		name string
+		def  float64
+	}{{"MAX_BOUNCE_RATE", 0.05}, {"MAX_COMPLAINT_RATE", 0.001}, {"GUARD_MIN_SENT", 100}} {
+		if rates[i], err = envFloat(v.name, v.def); err != nil {
+			return nil, err
+		}
 	}
 	cfg, err := awsconfig.Load(ctx)
 	if err != nil {
@@ -65,21 +75,74 @@ func setup(ctx context.Context, log *slog.Logger) (*Handler, error) {
 		return nil, err
 	}
 	// The account's rate is shared by every concurrent instance; the event
-	// source's MaximumConcurrency (SEND_CONCURRENCY) caps how many there are.
-	perInstance := quota.MaxSendRate / float64(concurrency)
-	chunk := min(gazette.MaxBatchRecipients, max(1, int(math.Floor(perInstance))))
+	// source's MaximumConcurrency (SEND_CONCURRENCY) caps how many there
+	// are. Each instance takes a whole-message share per window, so that
+	// all of them together never pass MaxSendRate in any second (see
+	// delivery.WindowLimiter for the argument).
+	perInstance := delivery.PerInstance(quota.MaxSendRate, concurrency)
+	chunk := delivery.ChunkFor(perInstance)
+	if float64(concurrency) > quota.MaxSendRate {
+		log.Error("SEND_CONCURRENCY exceeds MaxSendRate: one message a second per instance may pass the account's rate; lower MaxSendConcurrency",
+			"maxSendRate", quota.MaxSendRate, "concurrency", concurrency)
+	}
 	log.Info("send rate", "maxSendRate", quota.MaxSendRate, "concurrency", concurrency,
-		"perInstance", perInstance, "chunk", chunk)
+		"perInstance", perInstance, "chunk", chunk, "max24HourSend", quota.Max24HourSend,
+		"sentLast24Hours", quota.SentLast24Hours)
+	db := dynamodb.NewFromConfig(cfg)
+	sqsc := sqs.NewFromConfig(cfg)
+	var ledger delivery.Ledger = dynamo.NewLedger(db, env["LEDGER_TABLE"])
+	if os.Getenv("LEDGER_TRANSACTIONS") == "true" {
+		// Two ledger calls per SES call instead of two per recipient.
+		ledger = dynamo.TxLedger{Ledger: dynamo.NewLedger(db, env["LEDGER_TABLE"])}
+	}
 	svc := &delivery.Service{
-		Ledger: dynamo.NewLedger(dynamodb.NewFromConfig(cfg), env["LEDGER_TABLE"]),
+		Ledger: ledger,
 		Sender: sesmail.BulkSender{Client: ses, From: env["SENDER_ADDRESS"],
 			ConfigurationSet: os.Getenv("CONFIGURATION_SET")},
-		Limiter: delivery.NewRateLimiter(perInstance, chunk),
+		// startFull: a fresh environment may replace one that sent within
+		// the last second (see delivery.WindowLimiter).
+		Limiter: delivery.NewWindowLimiter(perInstance, time.Second+delivery.WindowMargin, delivery.RealClock{}, true),
 		Links:   token.Links{Base: env["PUBLIC_BASE_URL"], Signer: signer},
-		Chunk:   chunk,
-		Lease:   2 * time.Minute,
-		Now:     time.Now,
-		Log:     log,
+		Quota: &delivery.DailyQuota{
+			Source: sesmail.Account{Client: ses}, Reserve: concurrency * chunk,
+			Near: 60 * int(quota.MaxSendRate), Refresh: time.Minute, Now: time.Now,
+		},
+		Guard: &delivery.Guard{
+			Store: dynamo.NewIssues(db, env["ISSUES_TABLE"]), MaxBounceRate: rates[0], MaxComplaintRate: rates[1],
+			MinSent: int(rates[2]), Now: time.Now, Log: log,
+		},
+		Chunk: chunk,
+		Lease: 2 * time.Minute,
+		Now:   time.Now,
+		Log:   log,
 	}
-	return &Handler{Send: svc, Log: log}, nil
+	return &Handler{
+		Send:       svc,
+		Parking:    queues{send: sqsqueue.New(sqsc, env["SEND_QUEUE_URL"]), dlq: sqsqueue.New(sqsc, env["SEND_DLQ_URL"])},
+		QuotaDelay: sqsqueue.MaxDelay,
+		Log:        log,
+	}, nil
+}
+
+func envFloat(name string, def float64) (float64, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("%s %q is not a non-negative number", name, v)
+	}
+	return f, nil
+}
+
+// queues implements Parking with the send queue and its DLQ.
+type queues struct{ send, dlq *sqsqueue.Queue }
+
+func (q queues) Park(ctx context.Context, body string, attrs map[string]string) error {
+	return q.dlq.Send(ctx, body, 0, attrs)
+}
+
+func (q queues) Defer(ctx context.Context, body string, delay time.Duration, attrs map[string]string) error {
+	return q.send.Send(ctx, body, delay, attrs)
 }

@@ -428,8 +428,35 @@ func TestSendBatch(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e, svc := newEnv(tt.n, tt.chunk)
+		for _, batched := range []bool{false, true} {
+			mode := "one by one"
+			if batched {
+				mode = "batched"
+			}
+			t.Run(mode+"/"+tt.name, func(t *testing.T) {
+				e, svc := newEnv(tt.n, tt.chunk)
+				if batched {
+					svc.Ledger = batchMemLedger{e.ledger}
+				}
+				runSendBatchCase(t, e, svc, tt.setup, tt.steps, tt.wantStates, tt.wantDeliveries, tt.wantCalls, tt.wantLimiter)
+			})
+		}
+	}
+}
+
+func runSendBatchCase(t *testing.T, e *env, svc *Service, setup func(e *env), steps []step,
+	wantStates []string, wantDeliveries, wantCalls, wantLimiterIn []int) {
+	t.Helper()
+	tt := struct {
+		setup          func(e *env)
+		steps          []step
+		wantStates     []string
+		wantDeliveries []int
+		wantCalls      []int
+		wantLimiter    []int
+	}{setup, steps, wantStates, wantDeliveries, wantCalls, wantLimiterIn}
+	{
+		{
 			if tt.setup != nil {
 				tt.setup(e)
 			}
@@ -479,8 +506,48 @@ func TestSendBatch(t *testing.T) {
 					t.Errorf("%s: ledger message ID %q, SES gave %v", r.Email, rec.messageID, ids)
 				}
 			}
-		})
+		}
 	}
+}
+
+// batchMemLedger adds BatchLedger to memLedger the way the DynamoDB
+// ledger does it: RecordMany writes all or nothing.
+type batchMemLedger struct{ *memLedger }
+
+func (l batchMemLedger) ClaimMany(ctx context.Context, issue int, rs []string, now time.Time, lease time.Duration) ([]ClaimState, error) {
+	out := make([]ClaimState, len(rs))
+	for i, r := range rs {
+		st, err := l.Claim(ctx, issue, r, now, lease)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = st
+	}
+	return out, nil
+}
+
+func (l batchMemLedger) RecordMany(_ context.Context, issue int, rs []Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range rs {
+		if l.markSentFails[r.Recipient] > 0 {
+			return errors.New("transaction timed out")
+		}
+		if l.recs[key(issue, r.Recipient)].state != stClaimed {
+			return fmt.Errorf("ledger: %s not claimed", r.Recipient)
+		}
+	}
+	for _, r := range rs {
+		rec := record{state: stRetry, reason: r.Reason}
+		switch r.State {
+		case Sent:
+			rec = record{state: stSent, messageID: r.MessageID}
+		case Failed:
+			rec = record{state: stFailed, reason: r.Reason}
+		}
+		l.recs[key(issue, r.Recipient)] = rec
+	}
+	return nil
 }
 
 // TestSendBatchMessages checks what one SES call carries: template, tags,

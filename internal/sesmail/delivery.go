@@ -44,3 +44,15 @@ type Templates struct{ Client *Client }
 func (t Templates) PutTemplate(ctx context.Context, name string, e digest.Email) error {
 	return t.Client.PutTemplate(ctx, Template{Name: name, Subject: e.Subject, HTML: e.HTML, Text: e.Text})
 }
+
+// Account adapts Client to delivery.QuotaSource.
+type Account struct{ Client *Client }
+
+// SendQuota implements delivery.QuotaSource.
+func (a Account) SendQuota(ctx context.Context) (delivery.SendQuota, error) {
+	q, err := a.Client.Quota(ctx)
+	if err != nil {
+		return delivery.SendQuota{}, err
+	}
+	return delivery.SendQuota{Max24HourSend: q.Max24HourSend, SentLast24Hours: q.SentLast24Hours}, nil
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -63,6 +64,34 @@ func (q *Queue) SendJSON(ctx context.Context, values []any) error {
 			}
 			chunk = retry
 		}
+	}
+	return nil
+}
+
+// MaxDelay is the longest delay SQS allows on a message.
+const MaxDelay = 15 * time.Minute
+
+// Send sends one message body as is, visible after delay (at most
+// MaxDelay), with string message attributes. (One SendMessageBatch entry, so
+// that API stays the one call this package needs.)
+func (q *Queue) Send(ctx context.Context, body string, delay time.Duration, attrs map[string]string) error {
+	e := types.SendMessageBatchRequestEntry{
+		Id:           aws.String("0"),
+		MessageBody:  aws.String(body),
+		DelaySeconds: int32(min(max(delay, 0), MaxDelay) / time.Second),
+	}
+	if len(attrs) > 0 {
+		e.MessageAttributes = map[string]types.MessageAttributeValue{}
+		for k, v := range attrs {
+			e.MessageAttributes[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+		}
+	}
+	out, err := q.api.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(q.url), Entries: []types.SendMessageBatchRequestEntry{e}})
+	if err != nil {
+		return fmt.Errorf("send to %s: %w", q.url, err)
+	}
+	if len(out.Failed) > 0 {
+		return fmt.Errorf("send to %s: refused: %s", q.url, aws.ToString(out.Failed[0].Message))
 	}
 	return nil
 }

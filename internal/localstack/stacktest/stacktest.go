@@ -21,7 +21,8 @@ import (
 // EnvIntegration is the variable that makes a missing stack fatal.
 const EnvIntegration = "GAZETTE_INTEGRATION"
 
-// Require returns the local stack described by out/stack/stack.json once all
+// Require returns the local stack described by out/stack/stack.json (or
+// $GAZETTE_STACK_DIR/stack.json) once all
 // of its endpoints (moto, SES, the HTTP API and the invoke API) answer. If they
 // do not, it skips the test ("local stack not running: run make stack-up"),
 // or fails it when GAZETTE_INTEGRATION=1.
@@ -72,7 +73,15 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
+// EnvStackDir names the stack's state directory when it is not
+// out/stack (infra/stack.sh's GAZETTE_STACK_DIR, for a second stack on
+// other ports).
+const EnvStackDir = "GAZETTE_STACK_DIR"
+
 func find() (*localstack.Stack, error) {
+	if dir := os.Getenv(EnvStackDir); dir != "" {
+		return localstack.ReadStack(filepath.Join(dir, "stack.json"))
+	}
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err

@@ -1,0 +1,572 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/gazette-news/gazette/internal/delivery"
+	"github.com/gazette-news/gazette/internal/digest"
+	"github.com/gazette-news/gazette/internal/dynamo"
+	"github.com/gazette-news/gazette/internal/gazette"
+	"github.com/gazette-news/gazette/internal/localstack"
+	"github.com/gazette-news/gazette/internal/localstack/stacktest"
+	"github.com/gazette-news/gazette/internal/scenario"
+	"github.com/gazette-news/gazette/internal/sesmail"
+	"github.com/gazette-news/gazette/internal/token"
+)
+
+func init() {
+	commands["bench"] = command{
+		summary: "delivery benchmarks: bench cpu | bench e2e | bench all (last lines: name value)",
+		run:     runBench,
+	}
+}
+
+const benchUsage = `usage:
+  gazette bench cpu [--recipients 10000] [--naive-recipients 10000]
+  gazette bench e2e [--recipients 10000] [--max-send-rate 200] [--concurrency 2] [--stack DIR]
+  gazette bench all (both; what make bench runs)
+
+cpu measures this process's CPU time (getrusage: user + system) per
+delivered recipient, against a fake SES v2 + DynamoDB server that runs in a
+child process (so its CPU is not counted):
+  bulk:  personalise (signed links, template data, List-Unsubscribe
+         headers) + SendBulkEmail per 50 + ledger claim and sent write
+  naive: hermes render per recipient (digest.Render) + Personalize +
+         SendEmail + the same ledger writes
+
+e2e delivers one issue to --recipients addresses on the running local
+stack (moto, SES emulator; out/stack or $GAZETTE_STACK_DIR): batches of 50
+on an SQS queue of its own, consumed by --concurrency in-process send-batch
+instances (the Lambda event source's MaximumConcurrency), each paced to
+floor(max-send-rate / concurrency) per second, the ledger in the stack's
+table. It reports the achieved rate against --max-send-rate (the emulator
+enforces no rate: the configured rate stands in for GetAccount's), the
+busiest 1-second window (client send times), and from SES's store the
+duplicates and skips.
+
+The last lines printed are "name value" pairs.
+`
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, benchUsage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	sub, args := args[0], args[1:]
+	if sub == "fake-aws" {
+		return serveFakeAWS(stdout, stderr)
+	}
+	fs := flag.NewFlagSet("bench "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, benchUsage) }
+	recipients := fs.Int("recipients", 10000, "recipients of the issue")
+	naive := fs.Int("naive-recipients", 10000, "recipients for the naive path (its cost per recipient is flat)")
+	rate := fs.Float64("max-send-rate", 200, "account MaxSendRate to pace to (e2e)")
+	concurrency := fs.Int("concurrency", 2, "send-batch instances (e2e)")
+	stackDir := fs.String("stack", "", "local stack state directory (default $GAZETTE_STACK_DIR or out/stack)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	var pairs [][2]string
+	var err error
+	switch sub {
+	case "cpu":
+		pairs, err = benchCPU(ctx, *recipients, *naive, stderr)
+	case "e2e":
+		pairs, err = benchE2E(ctx, *stackDir, *recipients, *rate, *concurrency, stderr)
+	case "all":
+		if pairs, err = benchCPU(ctx, *recipients, *naive, stderr); err == nil {
+			var more [][2]string
+			more, err = benchE2E(ctx, *stackDir, *recipients, *rate, *concurrency, stderr)
+			pairs = append(pairs, more...)
+		}
+	default:
+		fmt.Fprintf(stderr, "gazette bench: unknown subcommand %q\n\n%s", sub, benchUsage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gazette bench %s: %v\n", sub, err)
+		return 1
+	}
+	for _, p := range pairs {
+		fmt.Fprintf(stdout, "%s %s\n", p[0], p[1])
+	}
+	return 0
+}
+
+// ---------------------------------------------------------------- CPU
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchIssue is a five-article issue, a typical digest.
+func benchIssue() gazette.Issue {
+	issue := gazette.Issue{Number: 7, Date: time.Date(2026, 11, 27, 7, 0, 0, 0, time.UTC)}
+	para := strings.Repeat("The council approved the plan after a long debate about costs and timing. ", 6)
+	for i := range 5 {
+		issue.Articles = append(issue.Articles, gazette.Article{
+			ID: fmt.Sprintf("a%d", i), Slug: fmt.Sprintf("article-%d", i), Title: fmt.Sprintf("Harbour plan, part %d, gets the go-ahead", i+1),
+			Summary: "The council approved the harbour redevelopment after a four-hour hearing.", Paragraphs: []string{para, para},
+			Topics: []string{"news"}, Words: 200, Language: "en",
+		})
+	}
+	return issue
+}
+
+var benchBrand = digest.Brand{Name: "Gazette", Link: "https://news.example", PostalAddress: "Gazette, 1 Example Street", Why: "You subscribed."}
+
+func benchRecipients(n int, run string) []gazette.Recipient {
+	rs := make([]gazette.Recipient, n)
+	for i := range rs {
+		email := fmt.Sprintf("b%05d+%s@example.com", i, run)
+		rs[i] = gazette.Recipient{SubscriberID: gazette.SubscriberID(email), Email: email, Name: fmt.Sprintf("Reader %d", i)}
+	}
+	return rs
+}
+
+func benchLinks() (token.Links, error) {
+	signer, err := token.NewSigner([]byte("bench-key-0123456789abcdef0123456789abcdef"))
+	return token.Links{Base: "https://news.example", Signer: signer}, err
+}
+
+func fakeAWSConfig(endpoint string) aws.Config {
+	return aws.Config{
+		Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+		BaseEndpoint: aws.String(endpoint), RetryMaxAttempts: 1,
+	}
+}
+
+// noLimit lets everything through: the CPU bench measures work, not waiting.
+type noLimit struct{}
+
+func (noLimit) Wait(context.Context, int) error { return nil }
+
+func benchCPU(ctx context.Context, n, naiveN int, log io.Writer) ([][2]string, error) {
+	addr, stop, err := startFakeAWS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	cfg := fakeAWSConfig("http://" + addr)
+	ses := sesmail.New(sesv2.NewFromConfig(cfg))
+	plain := dynamo.NewLedger(dynamodb.NewFromConfig(cfg), "bench-ledger")
+	ledger := dynamo.TxLedger{Ledger: plain}
+	links, err := benchLinks()
+	if err != nil {
+		return nil, err
+	}
+	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	issue := benchIssue()
+
+	// Bulk: the production path, rendering once (not counted per recipient:
+	// publish does it once per issue).
+	svc := &delivery.Service{
+		Ledger: ledger, Sender: sesmail.BulkSender{Client: ses, From: "newsletter@example.com"},
+		Limiter: noLimit{}, Links: links, Chunk: gazette.MaxBatchRecipients, Lease: 2 * time.Minute, Now: time.Now, Log: quiet,
+	}
+	rs := benchRecipients(n, "cpu")
+	// Warm up connections and lazy initialisation.
+	if _, err := svc.SendBatch(ctx, gazette.SendBatch{Issue: 1, Batch: 0, Template: "t", Recipients: rs[:1]}); err != nil {
+		return nil, fmt.Errorf("bulk warm-up: %w", err)
+	}
+	runtime.GC()
+	if f := os.Getenv("GAZETTE_BENCH_CPUPROFILE"); f != "" {
+		pf, err := os.Create(f)
+		if err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	start, wall := cpuTime(), time.Now()
+	for i := 0; i < n; i += gazette.MaxBatchRecipients {
+		b := gazette.SendBatch{Issue: 7, Batch: i/gazette.MaxBatchRecipients + 1, Template: "gazette-issue-7",
+			Recipients: rs[i:min(n, i+gazette.MaxBatchRecipients)]}
+		if _, err := svc.SendBatch(ctx, b); err != nil {
+			return nil, fmt.Errorf("bulk: %w", err)
+		}
+	}
+	bulk := cpuTime() - start
+	fmt.Fprintf(log, "bulk path (transactional ledger): %d recipients, CPU %v, wall %v\n", n, bulk, time.Since(wall).Round(time.Millisecond))
+
+	// The same with the ledger written one recipient at a time.
+	svc.Ledger = plain
+	runtime.GC()
+	start, wall = cpuTime(), time.Now()
+	for i := 0; i < n; i += gazette.MaxBatchRecipients {
+		b := gazette.SendBatch{Issue: 8, Batch: i/gazette.MaxBatchRecipients + 1, Template: "gazette-issue-7",
+			Recipients: rs[i:min(n, i+gazette.MaxBatchRecipients)]}
+		if _, err := svc.SendBatch(ctx, b); err != nil {
+			return nil, fmt.Errorf("bulk one by one: %w", err)
+		}
+	}
+	single := cpuTime() - start
+	fmt.Fprintf(log, "bulk path (ledger one by one): %d recipients, CPU %v, wall %v\n", n, single, time.Since(wall).Round(time.Millisecond))
+
+	// Naive: render per recipient, one SendEmail each.
+	nrs := benchRecipients(naiveN, "naive")
+	runtime.GC()
+	start, wall = cpuTime(), time.Now()
+	for _, r := range nrs {
+		if _, err := plain.Claim(ctx, 7, r.SubscriberID, time.Now(), 2*time.Minute); err != nil {
+			return nil, err
+		}
+		e, err := digest.Render(issue, benchBrand, digest.Links{ArchiveBase: "https://news.example/archive"}, digest.Options{})
+		if err != nil {
+			return nil, err
+		}
+		unsub, err := links.UnsubscribeURL(r.SubscriberID)
+		if err != nil {
+			return nil, err
+		}
+		prefs, err := links.PreferencesURL(r.SubscriberID)
+		if err != nil {
+			return nil, err
+		}
+		e = digest.Personalize(e, digest.RecipientData(r.Name, unsub, prefs))
+		id, err := ses.Send(ctx, sesmail.Message{From: "newsletter@example.com", To: r.Email, Subject: e.Subject, HTML: e.HTML, Text: e.Text,
+			Headers: []sesmail.Header{{Name: "List-Unsubscribe", Value: "<" + unsub + ">"}, {Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"}}})
+		if err != nil {
+			return nil, err
+		}
+		if err := plain.MarkSent(ctx, 7, r.SubscriberID, id, time.Now()); err != nil {
+			return nil, err
+		}
+	}
+	naive := cpuTime() - start
+	fmt.Fprintf(log, "naive path: %d recipients, CPU %v, wall %v\n", naiveN, naive, time.Since(wall).Round(time.Millisecond))
+	bulkUS := float64(bulk.Microseconds()) / float64(n)
+	naiveUS := float64(naive.Microseconds()) / float64(naiveN)
+	return [][2]string{
+		{"recipients", strconv.Itoa(n)},
+		{"bulk_cpu_us_per_recipient", fmt.Sprintf("%.1f", bulkUS)},
+		{"bulk_ledger_one_by_one_cpu_us_per_recipient", fmt.Sprintf("%.1f", float64(single.Microseconds())/float64(n))},
+		{"naive_cpu_us_per_recipient", fmt.Sprintf("%.1f", naiveUS)},
+		{"naive_over_bulk", fmt.Sprintf("%.0f", naiveUS/bulkUS)},
+	}, nil
+}
+
+// startFakeAWS runs `gazette bench fake-aws` as a child process and returns
+// its address; stop ends that child (by its own pid) and waits for it.
+func startFakeAWS(ctx context.Context) (string, func(), error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.CommandContext(ctx, self, "bench", "fake-aws")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		stop()
+		return "", nil, fmt.Errorf("fake AWS server did not start: %w", err)
+	}
+	return strings.TrimSpace(line), stop, nil
+}
+
+// serveFakeAWS answers just enough of SES v2 (SendBulkEmail, SendEmail) and
+// DynamoDB (UpdateItem, GetItem) for the CPU bench, as fast as it can.
+func serveFakeAWS(stdout, stderr io.Writer) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintln(stdout, ln.Addr().String())
+	var ids atomic.Int64
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/outbound-bulk-emails"):
+			var in struct{ BulkEmailEntries []json.RawMessage }
+			if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			var b strings.Builder
+			b.WriteString(`{"BulkEmailEntryResults":[`)
+			for i := range in.BulkEmailEntries {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, `{"Status":"SUCCESS","MessageId":"m-%d"}`, ids.Add(1))
+			}
+			b.WriteString(`]}`)
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, b.String())
+		case strings.HasSuffix(r.URL.Path, "/outbound-emails"):
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"MessageId":"m-%d"}`, ids.Add(1))
+		case strings.HasPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_20120810."):
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			io.WriteString(w, `{}`)
+		default:
+			http.Error(w, "fake AWS: not implemented: "+r.URL.Path, http.StatusNotImplemented)
+		}
+	})
+	if err := http.Serve(ln, h); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// ---------------------------------------------------------------- end to end
+
+// sendTimes records when each SES call left, and how many messages it held.
+type sendTimes struct {
+	delivery.Sender
+	mu sync.Mutex
+	at []time.Time
+	n  []int
+}
+
+func (s *sendTimes) SendBulk(ctx context.Context, template string, tags map[string]string, msgs []delivery.Message) ([]delivery.Outcome, error) {
+	s.mu.Lock()
+	s.at, s.n = append(s.at, time.Now()), append(s.n, len(msgs))
+	s.mu.Unlock()
+	return s.Sender.SendBulk(ctx, template, tags, msgs)
+}
+
+// busiest is the most messages sent in any window [t, t+w).
+func (s *sendTimes) busiest(w time.Duration) int {
+	idx := make([]int, len(s.at))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return s.at[idx[a]].Before(s.at[idx[b]]) })
+	best, sum, j := 0, 0, 0
+	for i := range idx {
+		for j < len(idx) && s.at[idx[j]].Before(s.at[idx[i]].Add(w)) {
+			sum += s.n[idx[j]]
+			j++
+		}
+		best = max(best, sum)
+		sum -= s.n[idx[i]]
+	}
+	return best
+}
+
+func benchE2E(ctx context.Context, stackDir string, n int, rate float64, concurrency int, log io.Writer) ([][2]string, error) {
+	if stackDir == "" {
+		stackDir = os.Getenv(stacktest.EnvStackDir)
+	}
+	if stackDir == "" {
+		root, err := stacktest.RepoRoot()
+		if err != nil {
+			return nil, err
+		}
+		stackDir = filepath.Join(root, "out", "stack")
+	}
+	st, err := localstack.ReadStack(filepath.Join(stackDir, "stack.json"))
+	if err != nil {
+		return nil, err
+	}
+	table, err := st.TableName("LedgerTable")
+	if err != nil {
+		return nil, err
+	}
+	c := st.Clients()
+	run := fmt.Sprintf("bench%d", time.Now().UnixNano())
+	issue := 800_000_000 + int(time.Now().Unix()%99_000_000)
+	subject := "Bench issue " + run
+	ses := sesmail.New(c.SESv2)
+	if err := ses.PutTemplate(ctx, sesmail.Template{Name: run, Subject: subject,
+		HTML: "<p>Hello {{" + digest.KeyName + "}}</p><p><a href=\"{{" + digest.KeyUnsubscribeURL + "}}\">Unsubscribe</a></p>",
+		Text: "Hello {{" + digest.KeyName + "}}\n{{" + digest.KeyUnsubscribeURL + "}}\n"}); err != nil {
+		return nil, err
+	}
+	q, err := c.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(run),
+		Attributes: map[string]string{"VisibilityTimeout": "60"}})
+	if err != nil {
+		return nil, err
+	}
+	queue := aws.ToString(q.QueueUrl)
+	defer func() {
+		_, _ = c.SQS.DeleteQueue(context.WithoutCancel(ctx), &sqs.DeleteQueueInput{QueueUrl: aws.String(queue)})
+	}()
+	rs := benchRecipients(n, run)
+	var bodies []string
+	for i := 0; i < n; i += gazette.MaxBatchRecipients {
+		b, _ := json.Marshal(gazette.SendBatch{Issue: issue, Batch: len(bodies) + 1, Template: run, Recipients: rs[i:min(n, i+gazette.MaxBatchRecipients)]})
+		bodies = append(bodies, string(b))
+	}
+	for i := 0; i < len(bodies); i += 10 {
+		var entries []sqstypes.SendMessageBatchRequestEntry
+		for j, body := range bodies[i:min(len(bodies), i+10)] {
+			entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(j)), MessageBody: aws.String(body)})
+		}
+		if _, err := c.SQS.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(queue), Entries: entries}); err != nil {
+			return nil, err
+		}
+	}
+	links, err := benchLinks()
+	if err != nil {
+		return nil, err
+	}
+	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	per := delivery.PerInstance(rate, concurrency)
+	times := &sendTimes{Sender: sesmail.BulkSender{Client: ses, From: "newsletter@example.com"}}
+	ledger := dynamo.NewLedger(c.DynamoDB, table)
+	fmt.Fprintf(log, "e2e: %d recipients in %d batches, MaxSendRate %v, %d instances of %d/s (chunk %d)\n",
+		n, len(bodies), rate, concurrency, per, delivery.ChunkFor(per))
+
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	errc := make(chan error, concurrency)
+	wall := time.Now()
+	for range concurrency {
+		h := &sendHandler{svc: &delivery.Service{
+			Ledger: ledger, Sender: times, Links: links, Chunk: delivery.ChunkFor(per),
+			// startFull as in send-batch: a fresh instance waits one window.
+			Limiter: delivery.NewWindowLimiter(per, time.Second+delivery.WindowMargin, delivery.RealClock{}, true),
+			Lease:   2 * time.Minute, Now: time.Now, Log: quiet,
+		}}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := h.consume(ctx, c.SQS, queue, &done, int64(len(bodies))); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		return nil, err
+	}
+	elapsed := time.Since(wall)
+
+	sort.Slice(times.at, func(i, j int) bool { return times.at[i].Before(times.at[j]) })
+	span := times.at[len(times.at)-1].Sub(times.at[0]) + time.Second
+	sent := 0
+	for _, k := range times.n {
+		sent += k
+	}
+	achieved := float64(sent) / span.Seconds()
+	busiest := times.busiest(time.Second)
+
+	all, err := scenario.Mailbox{URL: st.Endpoints.SESv2}.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	got := map[string]int{}
+	perSecond := map[int64]int{}
+	for _, m := range all {
+		if m.Subject != subject {
+			continue
+		}
+		perSecond[m.At]++
+		for _, to := range m.Destination.To {
+			got[to]++
+		}
+	}
+	dupes, skips := 0, 0
+	for _, r := range rs {
+		switch k := got[r.Email]; {
+		case k == 0:
+			skips++
+		case k > 1:
+			dupes += k - 1
+		}
+	}
+	sesBusiest := 0
+	for _, k := range perSecond {
+		sesBusiest = max(sesBusiest, k)
+	}
+	fmt.Fprintf(log, "e2e: delivered in %v; %.1f/s over the send span; busiest 1 s window %d (client), busiest second at SES %d\n",
+		elapsed.Round(time.Millisecond), achieved, busiest, sesBusiest)
+	return [][2]string{
+		{"e2e_recipients", strconv.Itoa(n)},
+		{"e2e_seconds", fmt.Sprintf("%.1f", elapsed.Seconds())},
+		{"max_send_rate", fmt.Sprintf("%.0f", rate)},
+		{"achieved_rate", fmt.Sprintf("%.1f", achieved)},
+		{"rate_ratio", fmt.Sprintf("%.3f", achieved/rate)},
+		{"max_in_any_1s_window", strconv.Itoa(busiest)},
+		{"max_in_1s_window_ratio", fmt.Sprintf("%.3f", float64(busiest)/rate)},
+		{"duplicates", strconv.Itoa(dupes)},
+		{"skips", strconv.Itoa(skips)},
+	}, nil
+}
+
+// sendHandler is one send-batch instance fed by an SQS queue, as Lambda's
+// event source mapping feeds it (batch size 1).
+type sendHandler struct{ svc *delivery.Service }
+
+func (h *sendHandler) consume(ctx context.Context, api *sqs.Client, queue string, done *atomic.Int64, total int64) error {
+	for done.Load() < total {
+		out, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queue), MaxNumberOfMessages: 1, WaitTimeSeconds: 1})
+		if err != nil {
+			return err
+		}
+		for _, m := range out.Messages {
+			var b gazette.SendBatch
+			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &b); err != nil {
+				return err
+			}
+			if _, err := h.svc.SendBatch(ctx, b); err != nil {
+				// Back to the queue at once (the local stack's RetryDelay).
+				_, _ = api.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(queue),
+					ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 1})
+				continue
+			}
+			if _, err := api.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(queue), ReceiptHandle: m.ReceiptHandle}); err != nil {
+				return err
+			}
+			done.Add(1)
+		}
+	}
+	return nil
+}
