@@ -2,12 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/gazette-news/gazette/internal/eventstest"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/go-cmp/cmp"
@@ -31,15 +30,7 @@ func (f *fakeIngester) IngestArticle(_ context.Context, key string) (ingest.Resu
 
 func loadEvent(t *testing.T, name string) events.SQSEvent {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "events", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev events.SQSEvent
-	if err := json.Unmarshal(data, &ev); err != nil {
-		t.Fatalf("decode %s: %v", name, err)
-	}
-	return ev
+	return eventstest.Load[events.SQSEvent](t, name)
 }
 
 func TestHandle(t *testing.T) {

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/gazette-news/gazette/internal/eventstest"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -30,11 +30,7 @@ func (f *fakePublisher) PublishDigest(context.Context) (publish.Result, error) {
 
 func loadRaw(t *testing.T, name string) json.RawMessage {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "events", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
+	return eventstest.Load[json.RawMessage](t, name)
 }
 
 func TestHandle(t *testing.T) {

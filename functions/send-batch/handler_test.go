@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/gazette-news/gazette/internal/eventstest"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/go-cmp/cmp"
@@ -37,15 +37,7 @@ func (f *fakeSender) SendBatch(_ context.Context, b gazette.SendBatch) (delivery
 
 func loadEvent(t *testing.T, name string) events.SQSEvent {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "events", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev events.SQSEvent
-	if err := json.Unmarshal(data, &ev); err != nil {
-		t.Fatalf("decode %s: %v", name, err)
-	}
-	return ev
+	return eventstest.Load[events.SQSEvent](t, name)
 }
 
 // sample is the batch in events/send-batch-sqs.json.

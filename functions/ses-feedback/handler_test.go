@@ -2,12 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/gazette-news/gazette/internal/eventstest"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/go-cmp/cmp"
@@ -40,15 +39,7 @@ func (f *fakeActer) Handle(_ context.Context, ev feedback.Event) error {
 
 func loadEvent(t *testing.T, name string) events.SQSEvent {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "events", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev events.SQSEvent
-	if err := json.Unmarshal(data, &ev); err != nil {
-		t.Fatalf("decode %s: %v", name, err)
-	}
-	return ev
+	return eventstest.Load[events.SQSEvent](t, name)
 }
 
 // summary is what the test compares of each event the core got.
