@@ -8,10 +8,9 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/gazette-news/gazette/internal/eventstest"
-
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gazette-news/gazette/internal/eventstest"
 	"github.com/gazette-news/gazette/internal/gazette"
 	"github.com/gazette-news/gazette/internal/publish"
 )

@@ -9,12 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gazette-news/gazette/internal/eventstest"
-
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gazette-news/gazette/internal/delivery"
+	"github.com/gazette-news/gazette/internal/eventstest"
 	"github.com/gazette-news/gazette/internal/gazette"
 )
 

@@ -6,11 +6,10 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/gazette-news/gazette/internal/eventstest"
-
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gazette-news/gazette/internal/eventstest"
 	"github.com/gazette-news/gazette/internal/feedback"
 	"github.com/gazette-news/gazette/internal/gazette"
 )

@@ -11,11 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gazette-news/gazette/internal/eventstest"
-
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gazette-news/gazette/internal/eventstest"
 	"github.com/gazette-news/gazette/internal/gazette"
 	"github.com/gazette-news/gazette/internal/subscription"
 	"github.com/gazette-news/gazette/internal/token"
