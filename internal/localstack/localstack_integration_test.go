@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -32,6 +31,7 @@ import (
 
 	"github.com/gazette-news/gazette/internal/localstack"
 	"github.com/gazette-news/gazette/internal/localstack/stacktest"
+	"github.com/gazette-news/gazette/internal/scenario"
 )
 
 // uniqueStackName keeps each test's resources apart from the real stack's
@@ -544,7 +544,6 @@ func TestSESEmulator(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("CreateEmailTemplate: %v", err)
 	}
-	since := time.Now().Unix()
 	to := name + "@example.com"
 	out, err := ses.SendBulkEmail(ctx, &sesv2.SendBulkEmailInput{
 		FromEmailAddress:     aws.String("newsletter@example.com"),
@@ -567,45 +566,21 @@ func TestSESEmulator(t *testing.T) {
 	if len(out.BulkEmailEntryResults) != 1 || out.BulkEmailEntryResults[0].Status != sestypes.BulkEmailStatusSuccess {
 		t.Fatalf("SendBulkEmail results = %+v", out.BulkEmailEntryResults)
 	}
-	resp, err := http.Get(fmt.Sprintf("%s/store?since=%d", live.Endpoints.SESv2, since))
+	mails, err := scenario.Mailbox{URL: live.Endpoints.SESv2}.All(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var store struct {
-		Emails []struct {
-			MessageID   string `json:"messageId"`
-			From        string `json:"from"`
-			Destination struct {
-				To []string `json:"to"`
-			} `json:"destination"`
-			Subject string `json:"subject"`
-			Body    struct {
-				HTML string `json:"html"`
-				Text string `json:"text"`
-			} `json:"body"`
-			Headers []struct{ Name, Value string } `json:"headers"`
-			At      int64                          `json:"at"`
-		} `json:"emails"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&store); err != nil {
-		t.Fatal(err)
-	}
 	found := false
-	for _, m := range store.Emails {
+	for _, m := range mails {
 		if len(m.Destination.To) != 1 || m.Destination.To[0] != to {
 			continue
 		}
 		found = true
-		headers := map[string]string{}
-		for _, h := range m.Headers {
-			headers[h.Name] = h.Value
-		}
 		if m.Subject != "Issue 1" || !strings.Contains(m.Body.HTML, "Hi Ada") || m.Body.Text != "Hi Ada" {
 			t.Errorf("rendered mail = %q / %q / %q", m.Subject, m.Body.HTML, m.Body.Text)
 		}
-		if headers["List-Unsubscribe"] == "" || headers["List-Unsubscribe-Post"] != "List-Unsubscribe=One-Click" {
-			t.Errorf("headers = %v, want both List-Unsubscribe headers", headers)
+		if m.Header("List-Unsubscribe") == "" || m.Header("List-Unsubscribe-Post") != "List-Unsubscribe=One-Click" {
+			t.Errorf("headers = %v, want both List-Unsubscribe headers", m.Headers)
 		}
 		if m.MessageID != aws.ToString(out.BulkEmailEntryResults[0].MessageId) {
 			t.Errorf("store messageId %q != SendBulkEmail's %q", m.MessageID, aws.ToString(out.BulkEmailEntryResults[0].MessageId))
