@@ -76,14 +76,10 @@ The last lines printed are "name value" pairs.
 `
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stderr, benchUsage)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
+	sub, args, code, ok := subcommand(args, benchUsage, stderr)
+	if !ok {
+		return code
 	}
-	sub, args := args[0], args[1:]
 	if sub == "fake-aws" {
 		return serveFakeAWS(stdout, stderr)
 	}

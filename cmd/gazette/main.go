@@ -59,3 +59,17 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
 	}
 }
+
+// subcommand splits `gazette CMD SUB args…` arguments into SUB and the rest.
+// With no SUB, or a request for help, it prints usage and ok is false, with
+// the exit code to return (2 for nothing given, 0 for help).
+func subcommand(args []string, usage string, stderr io.Writer) (sub string, rest []string, code int, ok bool) {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return "", nil, 2, false
+		}
+		return "", nil, 0, false
+	}
+	return args[0], args[1:], 0, true
+}
