@@ -132,7 +132,7 @@ func provisionCopy(t *testing.T) (*localstack.Stack, *localstack.Clients) {
 	return st, st.Clients()
 }
 
-func TestProvisionTemplateCopyWithExtraQueue(t *testing.T) {
+func TestIntegrationProvisionTemplateCopyWithExtraQueue(t *testing.T) {
 	st, c := provisionCopy(t)
 	ctx := context.Background()
 	name := st.StackName + "-ExtraTestQueue"
@@ -174,7 +174,7 @@ func TestProvisionTemplateCopyWithExtraQueue(t *testing.T) {
 	}
 }
 
-func TestS3PrefixNotificationReachesQueueAsS3Event(t *testing.T) {
+func TestIntegrationS3PrefixNotificationReachesQueueAsS3Event(t *testing.T) {
 	st, c := provisionCopy(t)
 	ctx := context.Background()
 	bucket, err := st.BucketName("ArticlesBucket")
@@ -232,7 +232,7 @@ func TestS3PrefixNotificationReachesQueueAsS3Event(t *testing.T) {
 	}
 }
 
-func TestSNSTopicDeliversToSubscribedQueue(t *testing.T) {
+func TestIntegrationSNSTopicDeliversToSubscribedQueue(t *testing.T) {
 	st, c := provisionCopy(t)
 	ctx := context.Background()
 	topic := st.Resources["SesEventsTopic"].ARN
@@ -343,7 +343,7 @@ func startEcho(t *testing.T) *echoStack {
 	return &echoStack{st: st, c: st.Clients(), logDir: logDir}
 }
 
-func TestPollerPartialBatchFailureGoesToDLQ(t *testing.T) {
+func TestIntegrationPollerPartialBatchFailureGoesToDLQ(t *testing.T) {
 	e := startEcho(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -410,7 +410,7 @@ func checkLogs(t *testing.T, dir, id string) {
 	}
 }
 
-func TestInvokeAPI(t *testing.T) {
+func TestIntegrationInvokeAPI(t *testing.T) {
 	e := startEcho(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -444,7 +444,7 @@ func TestInvokeAPI(t *testing.T) {
 	}
 }
 
-func TestHTTPGatewayRoundTrip(t *testing.T) {
+func TestIntegrationHTTPGatewayRoundTrip(t *testing.T) {
 	e := startEcho(t)
 	base := e.st.Endpoints.HTTPAPI
 
@@ -523,7 +523,7 @@ func TestHTTPGatewayRoundTrip(t *testing.T) {
 // TestSESEmulator pins down what the project relies on in aws-ses-v2-local:
 // GetAccount from AWS_SES_ACCOUNT, stored templates, SendBulkEmail with
 // per-recipient ReplacementHeaders, and the shape of GET /store.
-func TestSESEmulator(t *testing.T) {
+func TestIntegrationSESEmulator(t *testing.T) {
 	live := stacktest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
