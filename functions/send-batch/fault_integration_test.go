@@ -393,11 +393,20 @@ func TestIntegrationFaultSQSRedelivery(t *testing.T) {
 	// delivery, or a visibility timeout shorter than a slow send), and
 	// then each batch once more after it was done.
 	var wg sync.WaitGroup
-	for range 2 {
+	for i := range 2 {
 		h := e.handler(e.st.Endpoints.SESv2, e.ledger, 100)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// moto evaluates a conditional write and applies it without a
+			// lock: two UpdateItems of one claim item arriving within the
+			// same millisecond can both pass their condition (a third of
+			// the time in a probe), which DynamoDB never allows. The second
+			// instance starts a little later so that the test exercises
+			// the ledger, not that emulator gap; simultaneous deliveries of
+			// one batch are covered against an atomic fake in
+			// delivery.TestSendBatchConcurrentSameBatch.
+			time.Sleep(time.Duration(i) * 30 * time.Millisecond)
 			for _, b := range bs {
 				for try := 1; try <= 50; try++ {
 					if e.deliverOnce(ctx, h, b, try) {
