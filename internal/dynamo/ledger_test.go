@@ -165,3 +165,35 @@ func TestLedgerRecordReportsUnwritten(t *testing.T) {
 		t.Errorf("Record() = %v, want r00 and r01 unwritten", err)
 	}
 }
+
+type fakeQuery struct{ pages [][]map[string]types.AttributeValue }
+
+func (f *fakeQuery) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	i := 0
+	if in.ExclusiveStartKey != nil {
+		i = 1
+	}
+	out := &dynamodb.QueryOutput{Items: f.pages[i]}
+	if i+1 < len(f.pages) {
+		out.LastEvaluatedKey = map[string]types.AttributeValue{"k": &types.AttributeValueMemberS{Value: "next"}}
+	}
+	return out, nil
+}
+
+// TestLedgerCounts: recipients by state, plus the pending counts of held
+// (in flight) and open (to retry) batch claims; done claims count nothing.
+func TestLedgerCounts(t *testing.T) {
+	s := func(v string) *types.AttributeValueMemberS { return &types.AttributeValueMemberS{Value: v} }
+	q := &fakeQuery{pages: [][]map[string]types.AttributeValue{
+		{{"state": s("sent")}, {"state": s("sent")}, {"state": s("failed")}, {"claim": s("held"), "pending": number(50)}},
+		{{"claim": s("open"), "pending": number(3)}, {"claim": s("done"), "pending": number(0)}, {"state": s("sent")}},
+	}}
+	got, err := LedgerCounts(context.Background(), q, "ledger", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"sent": 3, "failed": 1, "claimed": 50, "retry": 3}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("counts (-want +got):\n%s", diff)
+	}
+}
