@@ -90,13 +90,10 @@ func setup(ctx context.Context, log *slog.Logger) (*Handler, error) {
 		"sentLast24Hours", quota.SentLast24Hours)
 	db := dynamodb.NewFromConfig(cfg)
 	sqsc := sqs.NewFromConfig(cfg)
-	var ledger delivery.Ledger = dynamo.NewLedger(db, env["LEDGER_TABLE"])
-	if os.Getenv("LEDGER_TRANSACTIONS") == "true" {
-		// Two ledger calls per SES call instead of two per recipient.
-		ledger = dynamo.TxLedger{Ledger: dynamo.NewLedger(db, env["LEDGER_TABLE"])}
-	}
 	svc := &delivery.Service{
-		Ledger: ledger,
+		// A claim per batch, a BatchGetItem and a BatchWriteItem or two per
+		// SES call (see the delivery package).
+		Ledger: dynamo.NewLedger(db, env["LEDGER_TABLE"]),
 		Sender: sesmail.BulkSender{Client: ses, From: env["SENDER_ADDRESS"],
 			ConfigurationSet: os.Getenv("CONFIGURATION_SET")},
 		// startFull: a fresh environment may replace one that sent within

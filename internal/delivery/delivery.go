@@ -1,71 +1,147 @@
 // Package delivery sends one batch of an issue to its recipients, exactly
 // once each as far as SES lets anyone know.
 //
-// Every recipient has a ledger record per issue. Before SES is called the
-// record is claimed with a lease; after SES answers it is marked sent (with
-// SES's message ID), released for a retry, or marked failed. A redelivered
-// batch therefore skips whoever was sent already and retries the rest.
+// # The ledger
 //
-// The one window the ledger cannot close is between SES accepting a message
-// and the "sent" write: if the process dies there, the claim's lease expires
-// and the next delivery sends again. That is at-least-once for that window
-// only; the alternative (treating an expired claim as sent) would silently
-// skip subscribers whose send never happened, which is worse for a
-// newsletter than a rare duplicate.
+// The ledger costs a handful of DynamoDB calls per SES call, not two per
+// recipient. For a batch of n ≤ 50 recipients sent in chunks:
+//
+//  1. Claim: one conditional write on the batch's claim item (issue, batch
+//     number) with a lease and an owner token. It succeeds when the item is
+//     absent, released ("open"), held by a dead invocation (lease ran out),
+//     or done for a different set of recipients (a batch re-formed under the
+//     same number by a resumed publish). It answers Done when the same
+//     recipients (same hash of their IDs) were all recorded already, and
+//     InFlight when a live invocation holds it. The claim serialises every
+//     delivery of one batch number: SQS redelivery, Lambda retries, the same
+//     batch enqueued twice by a resumed publish.
+//  2. Per chunk: Lookup, one BatchGetItem of the chunk's per-recipient
+//     records; those recorded "sent" or "failed" are skipped. This is what
+//     covers batches re-formed by a resumed publish (a recipient may come
+//     back in another batch number) and batches that died half-way.
+//  3. SES is called with the rest (after the daily quota and the limiter).
+//  4. Record: the outcomes, "sent" (with SES's message ID) or "failed", one
+//     BatchWriteItem per 25, retrying UnprocessedItems. Retryable outcomes
+//     are not written: no record means "not sent yet".
+//  5. Release: the claim is marked done (every recipient recorded) or open
+//     (some to retry: the redelivery takes it at once). Release is
+//     conditional on the owner token, so an invocation whose lease ran out
+//     cannot release its successor's claim.
+//
+// # Races and crashes
+//
+//   - Two deliveries of the same batch at once: one claims, the other gets
+//     InFlight and hands the batch back to SQS; when it comes back the claim
+//     is done (all skipped, no Lookup needed) or open (Lookup skips whoever
+//     was recorded). No duplicate.
+//   - Crash after Claim, before SES: nothing sent; the claim's lease (2 min)
+//     ends and the redelivery sends everyone. No duplicate, no skip.
+//   - Crash (or SES's answer lost) after SES accepted a chunk and before its
+//     records are written: the redelivery, after the lease, finds no record
+//     and sends that chunk again. This is the documented at-least-once
+//     window: at most one duplicate per recipient of that chunk per crash,
+//     never a skip. Treating an unrecorded claim as sent would instead skip
+//     readers whose send never happened, which is worse for a newsletter.
+//     A Record that fails part-way (one of its BatchWriteItem calls, or
+//     items still unprocessed after the retries) is the same window for the
+//     recipients not written; the claim is kept, so the rest of the batch
+//     waits for the lease too.
+//   - Crash after Record, before Release: after the lease the redelivery
+//     claims, Lookup skips everyone recorded. No duplicate.
+//   - Two different batches holding the same recipient at the same time:
+//     only a publish resumed after a crash between enqueueing a page and
+//     saving its progress does that, and only when the page's subscribers
+//     changed in between (otherwise the batches come out identical, same
+//     numbers, and the claim serialises them). Their claims are different
+//     items, so the one thing that protects the recipient is Lookup: if both
+//     deliveries run Lookup for that recipient before either writes its
+//     record, both send. The residual window is therefore the time from a
+//     chunk's Lookup to its Record: the limiter wait for that chunk (at most
+//     one rate window, ~1 s), the SES call and the BatchWriteItem — about a
+//     second, and only for recipients re-batched by such a resume. A
+//     per-recipient conditional claim would close it at two DynamoDB calls
+//     per recipient, which is what this design removes.
 package delivery
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/gazette-news/gazette/internal/digest"
 	"github.com/gazette-news/gazette/internal/gazette"
 )
 
-// ClaimState is what the ledger says about a recipient when we try to claim it.
+// ClaimState is what the ledger says about a batch claim (Claimed, Done,
+// InFlight) or a recipient's record (Sent, Failed).
 type ClaimState int
 
-// Claim states.
+// Claim and record states.
 const (
-	Claimed  ClaimState = iota // ours to send now
-	Sent                       // already sent: skip
-	InFlight                   // another invocation holds a live lease: retry later
-	Failed                     // failed for good earlier: skip
+	Claimed  ClaimState = iota // the batch is ours to send now
+	Sent                       // recipient: SES accepted it
+	InFlight                   // batch: another invocation holds a live lease
+	Failed                     // recipient: failed for good
+	Done                       // batch: every one of these recipients is recorded
 )
 
-// Ledger records per-recipient delivery of an issue.
+// BatchKey names a batch's claim: the claim item is per (Issue, Batch);
+// Hash (of the recipients' IDs) tells a batch from one re-formed under the
+// same number.
+type BatchKey struct {
+	Issue, Batch int
+	Hash         string
+}
+
+// KeyOf is b's claim key.
+func KeyOf(b gazette.SendBatch) BatchKey {
+	ids := make([]string, len(b.Recipients))
+	for i, r := range b.Recipients {
+		ids[i] = r.SubscriberID
+	}
+	slices.Sort(ids)
+	h := sha256.New()
+	for _, id := range ids {
+		h.Write([]byte(id))
+		h.Write([]byte{0})
+	}
+	return BatchKey{Issue: b.Issue, Batch: b.Batch, Hash: hex.EncodeToString(h.Sum(nil)[:12])}
+}
+
+// Ledger records delivery of an issue: a claim per batch, a record per
+// recipient (see the package documentation).
 type Ledger interface {
-	Claim(ctx context.Context, issue int, recipient string, now time.Time, lease time.Duration) (ClaimState, error)
-	MarkSent(ctx context.Context, issue int, recipient, messageID string, at time.Time) error
-	Release(ctx context.Context, issue int, recipient, reason string) error
-	MarkFailed(ctx context.Context, issue int, recipient, reason string) error
+	// Claim takes batch k for owner until now+lease: Claimed, Done (skip
+	// everyone), or InFlight (try later). pending is how many recipients
+	// the batch has (for `gazette issue status`).
+	Claim(ctx context.Context, k BatchKey, owner string, pending int, now time.Time, lease time.Duration) (ClaimState, error)
+	// Lookup returns the recorded state (Sent or Failed) of those of the
+	// recipients that have a record.
+	Lookup(ctx context.Context, issue int, recipients []string) (map[string]ClaimState, error)
+	// Record writes every outcome (State Sent or Failed). On an error some
+	// may have been written and others not.
+	Record(ctx context.Context, issue int, rs []Record) error
+	// Release ends owner's claim on k: done when every recipient is
+	// recorded, otherwise open for the next delivery at once with pending
+	// recipients left. A claim owner no longer holds is left alone.
+	Release(ctx context.Context, k BatchKey, owner string, done bool, pending int, reason string) error
 }
 
-// BatchLedger is a Ledger that can also claim and record a whole chunk in
-// one call each (the DynamoDB ledger: one transaction). The Service uses it
-// when the Ledger has it: two ledger calls per SES call instead of two per
-// recipient, which is most of the client's CPU per recipient otherwise.
-type BatchLedger interface {
-	Ledger
-	// ClaimMany claims each recipient as Claim would, in order. On an error
-	// the claims it made stay until their lease ends.
-	ClaimMany(ctx context.Context, issue int, recipients []string, now time.Time, lease time.Duration) ([]ClaimState, error)
-	// RecordMany writes every outcome, or none (then it returns an error
-	// and the Service writes them one by one).
-	RecordMany(ctx context.Context, issue int, rs []Record) error
-}
-
-// Record is one recipient's outcome for RecordMany: State is Sent (with
-// MessageID and At), Failed (with Reason), or Claimed meaning "release for
-// a retry" (with Reason).
+// Record is one recipient's outcome: State is Sent (with MessageID and At)
+// or Failed (with Reason).
 type Record struct {
 	Recipient string
 	State     ClaimState
 	MessageID string
 	At        time.Time
 	Reason    string
+	Batch     int
 }
 
 // Header is one mail header.
@@ -128,8 +204,8 @@ type Service struct {
 	// per-instance send rate is below 50 a second, so that a call never
 	// needs more than one second's budget.
 	Chunk int
-	// Lease is how long a claim stops other invocations from sending to the
-	// same recipient; longer than one SES call plus the ledger writes.
+	// Lease is how long a batch claim stops other invocations from sending
+	// the same batch; longer than the batch's SES calls plus ledger writes.
 	Lease time.Duration
 	Now   func() time.Time
 	Log   *slog.Logger
@@ -141,65 +217,69 @@ type Result struct {
 }
 
 // SendBatch sends batch b. It returns an error when some recipients must be
-// retried (throttling, SES outage, another invocation in flight): the
+// retried (throttling, SES outage, the batch in flight elsewhere): the
 // caller hands the batch back to SQS, and the redelivery skips everyone
-// already sent. Permanent per-recipient failures are recorded, not retried.
+// already recorded. Permanent per-recipient failures are recorded, not
+// retried.
 //
 // Two errors stop a batch before anything is claimed, and the caller parks
 // it instead of retrying at once: code CodePaused (the reputation guard
 // paused the issue) and code CodeDailyQuota (the 24-hour quota is nearly
-// used). Recipients claimed when the quota runs out part-way are released.
+// used). When the quota runs out part-way the claim is released.
 func (s *Service) SendBatch(ctx context.Context, b gazette.SendBatch) (Result, error) {
 	var res Result
+	n := len(b.Recipients)
 	if err := s.gate(ctx, b); err != nil {
-		res.Retry = len(b.Recipients)
+		res.Retry = n
 		return res, err
 	}
-	var todo []gazette.Recipient
-	states, err := s.claimAll(ctx, b)
+	k := KeyOf(b)
+	owner := newOwner()
+	st, err := s.Ledger.Claim(ctx, k, owner, n, s.Now(), s.Lease)
 	if err != nil {
-		res.Retry = len(b.Recipients)
+		res.Retry = n
 		return res, fmt.Errorf("send issue %d batch %d: %w", b.Issue, b.Batch, err)
 	}
-	for i, r := range b.Recipients {
-		var st ClaimState
-		var err error
-		if states != nil {
-			st = states[i]
-		} else {
-			st, err = s.Ledger.Claim(ctx, b.Issue, r.SubscriberID, s.Now(), s.Lease)
-		}
-		if err != nil {
-			// Hand back what we claimed so far, so that the redelivery can
-			// take it at once instead of waiting out the lease.
-			s.release(ctx, b, todo, err, &res)
-			return res, fmt.Errorf("send issue %d batch %d: %w", b.Issue, b.Batch, err)
-		}
-		switch st {
-		case Claimed:
-			todo = append(todo, r)
-		case Sent, Failed:
-			res.Skipped++
-		case InFlight:
-			res.Retry++
+	switch st {
+	case Done:
+		res.Skipped = n
+		s.Log.InfoContext(ctx, "batch done already", "issue", b.Issue, "batch", b.Batch, "skipped", n)
+		return res, nil
+	case InFlight:
+		res.Retry = n
+		s.Log.InfoContext(ctx, "batch in flight elsewhere", "issue", b.Issue, "batch", b.Batch)
+		return res, gazette.Errorf(gazette.KindThrottled, "in_flight",
+			"send issue %d batch %d: in flight in another invocation", b.Issue, b.Batch)
+	}
+
+	chunk := min(max(s.Chunk, 1), gazette.MaxBatchRecipients)
+	var firstErr error
+	keep := false // a record write failed: keep the claim until its lease ends
+	for start := 0; start < n; start += chunk {
+		part := b.Recipients[start:min(start+chunk, n)]
+		if err := s.sendChunk(ctx, b, part, &res); err != nil {
+			firstErr = err
+			keep = errors.As(err, new(recordFailed))
+			// Everyone not yet attempted goes to the redelivery.
+			res.Retry += n - start - len(part)
+			break
 		}
 	}
 	if res.Skipped > 0 {
 		s.Log.InfoContext(ctx, "recipients already handled", "issue", b.Issue, "batch", b.Batch, "skipped", res.Skipped)
 	}
-
-	chunk := min(max(s.Chunk, 1), gazette.MaxBatchRecipients)
-	var firstErr error
-	for start := 0; start < len(todo); start += chunk {
-		part := todo[start:min(start+chunk, len(todo))]
-		if err := s.sendChunk(ctx, b, part, &res); err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			// Release everyone not yet attempted, so a redelivery takes them
-			// at once instead of waiting out their lease.
-			s.release(ctx, b, todo[start+len(part):], fmt.Errorf("not attempted: %w", err), &res)
-			break
+	if !keep {
+		reason := ""
+		if firstErr != nil {
+			reason = firstErr.Error()
+		}
+		done := firstErr == nil && res.Retry == 0
+		if err := s.Ledger.Release(ctx, k, owner, done, res.Retry, reason); err != nil {
+			// The claim then ends with its lease. That only delays a retry;
+			// when done, every recipient is recorded and a redelivery skips
+			// them all.
+			s.Log.WarnContext(ctx, "release failed; the claim expires with its lease", "issue", b.Issue,
+				"batch", b.Batch, "error", err.Error())
 		}
 	}
 	s.Log.InfoContext(ctx, "batch done", "issue", b.Issue, "batch", b.Batch,
@@ -214,62 +294,31 @@ func (s *Service) SendBatch(ctx context.Context, b gazette.SendBatch) (Result, e
 	return res, nil
 }
 
-// claimAll claims the whole batch in one call when the ledger can; nil
-// states mean "claim one by one".
-func (s *Service) claimAll(ctx context.Context, b gazette.SendBatch) ([]ClaimState, error) {
-	bl, ok := s.Ledger.(BatchLedger)
-	if !ok {
-		return nil, nil
-	}
-	ids := make([]string, len(b.Recipients))
-	for i, r := range b.Recipients {
-		ids[i] = r.SubscriberID
-	}
-	return bl.ClaimMany(ctx, b.Issue, ids, s.Now(), s.Lease)
+// recordFailed marks a Record error: SES answered, some outcomes may be
+// unwritten, and the claim must stay until its lease ends.
+type recordFailed struct{ err error }
+
+func (e recordFailed) Error() string { return "record outcomes: " + e.err.Error() }
+func (e recordFailed) Unwrap() error { return e.err }
+
+// RecordError is a Record error that says which outcomes may not have
+// been written; any other Record error means "maybe none".
+type RecordError struct {
+	Unwritten []string
+	Err       error
 }
 
-// recordAll writes a chunk's outcomes in one call when the ledger can, and
-// counts them; false means "write them one by one".
-func (s *Service) recordAll(ctx context.Context, b gazette.SendBatch, part []gazette.Recipient, outcomes []Outcome, res *Result) bool {
-	bl, ok := s.Ledger.(BatchLedger)
-	if !ok {
-		return false
-	}
-	rs := make([]Record, len(part))
-	now := s.Now()
-	var counts Result
-	for i, r := range part {
-		o := outcomes[i]
-		switch {
-		case o.Err == nil:
-			rs[i] = Record{Recipient: r.SubscriberID, State: Sent, MessageID: o.MessageID, At: now}
-			counts.Sent++
-		case gazette.Retryable(o.Err):
-			rs[i] = Record{Recipient: r.SubscriberID, State: Claimed, Reason: o.Err.Error()}
-			counts.Retry++
-		default:
-			rs[i] = Record{Recipient: r.SubscriberID, State: Failed, Reason: o.Err.Error()}
-			counts.Failed++
-		}
-	}
-	if err := bl.RecordMany(ctx, b.Issue, rs); err != nil {
-		s.Log.WarnContext(ctx, "batched ledger write failed; writing one by one", "issue", b.Issue, "batch", b.Batch, "error", err.Error())
-		return false
-	}
-	for i, o := range outcomes[:len(part)] {
-		if o.Err != nil {
-			if s.Quota != nil {
-				s.Quota.Give(1)
-			}
-			if !gazette.Retryable(o.Err) {
-				s.Log.WarnContext(ctx, "recipient failed", "issue", b.Issue, "subscriber", part[i].SubscriberID, "error", o.Err.Error())
-			}
-		}
-	}
-	res.Sent += counts.Sent
-	res.Retry += counts.Retry
-	res.Failed += counts.Failed
-	return true
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("%d outcomes not written: %v", len(e.Unwritten), e.Err)
+}
+
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// newOwner is a claim's owner token.
+func newOwner() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // gate runs the checks that stop a whole batch before any claim.
@@ -291,12 +340,35 @@ func (s *Service) gate(ctx context.Context, b gazette.SendBatch) error {
 	return nil
 }
 
-// sendChunk sends one SES call's worth of claimed recipients and records the
-// outcome of each. A returned error means the call itself failed and every
-// recipient in part was released.
-func (s *Service) sendChunk(ctx context.Context, b gazette.SendBatch, part []gazette.Recipient, res *Result) error {
+// sendChunk sends one SES call's worth of the batch: it skips whoever the
+// ledger has a record of, sends the rest and records their outcomes. A
+// returned error means the chunk's unsent recipients were counted as Retry;
+// a recordFailed one means SES answered and some outcomes may be unwritten.
+func (s *Service) sendChunk(ctx context.Context, b gazette.SendBatch, chunk []gazette.Recipient, res *Result) error {
+	ids := make([]string, len(chunk))
+	for i, r := range chunk {
+		ids[i] = r.SubscriberID
+	}
+	known, err := s.Ledger.Lookup(ctx, b.Issue, ids)
+	if err != nil {
+		res.Retry += len(chunk)
+		return err
+	}
+	part := chunk
+	if len(known) > 0 {
+		part = make([]gazette.Recipient, 0, len(chunk))
+		for _, r := range chunk {
+			if _, ok := known[r.SubscriberID]; ok {
+				res.Skipped++
+			} else {
+				part = append(part, r)
+			}
+		}
+	}
+	if len(part) == 0 {
+		return nil
+	}
 	msgs := make([]Message, len(part))
-	var err error
 	for i, r := range part {
 		if msgs[i], err = s.message(r); err != nil {
 			break
@@ -324,64 +396,73 @@ func (s *Service) sendChunk(ctx context.Context, b gazette.SendBatch, part []gaz
 			s.Quota.Give(len(part))
 		}
 		// Nothing of this chunk was sent: all of it may go again.
-		s.release(ctx, b, part, err, res)
+		res.Retry += len(part)
 		s.Log.WarnContext(ctx, "bulk send failed", "issue", b.Issue, "batch", b.Batch,
 			"kind", gazette.KindOf(err).String(), "recipients", len(part), "error", err.Error())
 		return err
 	}
-	if s.recordAll(ctx, b, part, outcomes, res) {
-		return nil
-	}
-	// Record every outcome even when one write fails: SES has answered for
-	// all of them, and an unrecorded success would be sent again after its
-	// lease. The first write error is returned once all are attempted.
-	var firstErr error
+	rs := make([]Record, 0, len(part))
+	now := s.Now()
+	var counts Result
 	for i, r := range part {
 		o := outcomes[i]
-		var werr error
 		switch {
 		case o.Err == nil:
-			if werr = s.Ledger.MarkSent(ctx, b.Issue, r.SubscriberID, o.MessageID, s.Now()); werr == nil {
-				res.Sent++
-			}
+			rs = append(rs, Record{Recipient: r.SubscriberID, State: Sent, MessageID: o.MessageID, At: now, Batch: b.Batch})
+			counts.Sent++
+			continue
 		case gazette.Retryable(o.Err):
-			if s.Quota != nil {
-				s.Quota.Give(1)
-			}
-			if werr = s.Ledger.Release(ctx, b.Issue, r.SubscriberID, o.Err.Error()); werr == nil {
-				res.Retry++
-			}
+			// Not recorded: no record is "not sent yet".
+			counts.Retry++
 		default:
-			if s.Quota != nil {
-				s.Quota.Give(1)
-			}
-			if werr = s.Ledger.MarkFailed(ctx, b.Issue, r.SubscriberID, o.Err.Error()); werr == nil {
-				res.Failed++
-				s.Log.WarnContext(ctx, "recipient failed", "issue", b.Issue, "subscriber", r.SubscriberID, "error", o.Err.Error())
-			}
+			rs = append(rs, Record{Recipient: r.SubscriberID, State: Failed, Reason: o.Err.Error(), At: now, Batch: b.Batch})
+			counts.Failed++
+			s.Log.WarnContext(ctx, "recipient failed", "issue", b.Issue, "subscriber", r.SubscriberID, "error", o.Err.Error())
 		}
-		if werr != nil {
-			// The claim stays until its lease ends: for a sent message this
-			// is the documented at-least-once window.
-			if firstErr == nil {
-				firstErr = fmt.Errorf("record outcome: %w", werr)
-			}
+		if s.Quota != nil {
+			s.Quota.Give(1)
 		}
 	}
-	return firstErr
-}
-
-// release hands recipients back to the ledger for a later attempt. A
-// release that fails leaves the claim to expire with its lease, which only
-// delays that recipient.
-func (s *Service) release(ctx context.Context, b gazette.SendBatch, rs []gazette.Recipient, cause error, res *Result) {
-	for _, r := range rs {
-		if err := s.Ledger.Release(ctx, b.Issue, r.SubscriberID, cause.Error()); err != nil {
-			s.Log.WarnContext(ctx, "release failed; the claim expires with its lease", "issue", b.Issue,
-				"subscriber", r.SubscriberID, "error", err.Error())
+	if len(rs) > 0 {
+		if err := s.Ledger.Record(ctx, b.Issue, rs); err != nil {
+			// The unwritten outcomes count as retry (the redelivery's Lookup
+			// finds no record for them) and the claim is kept until its lease
+			// ends. For those SES accepted, this is the documented
+			// at-least-once window.
+			unwritten := map[string]bool{}
+			var re *RecordError
+			if errors.As(err, &re) {
+				for _, id := range re.Unwritten {
+					unwritten[id] = true
+				}
+			} else {
+				for _, r := range rs {
+					unwritten[r.Recipient] = true
+				}
+			}
+			for _, r := range rs {
+				if !unwritten[r.Recipient] {
+					continue
+				}
+				counts.Retry++
+				if r.State == Sent {
+					counts.Sent--
+				} else {
+					counts.Failed--
+				}
+			}
+			res.Sent += counts.Sent
+			res.Retry += counts.Retry
+			res.Failed += counts.Failed
+			s.Log.WarnContext(ctx, "ledger write failed after SES answered; the claim is kept until its lease ends",
+				"issue", b.Issue, "batch", b.Batch, "unwritten", len(unwritten), "error", err.Error())
+			return recordFailed{err}
 		}
-		res.Retry++
 	}
+	res.Sent += counts.Sent
+	res.Retry += counts.Retry
+	res.Failed += counts.Failed
+	return nil
 }
 
 // message personalises the issue for one recipient: template data and the

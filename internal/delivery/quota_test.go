@@ -113,7 +113,7 @@ func TestSendBatchStopsBeforeDailyQuota(t *testing.T) {
 		{name: "quota ends between chunks", n: 10, chunk: 4, max: 10, reserve: 2,
 			// 4 + 4 leave exactly the reserve; the third chunk would eat it.
 			wantFirst: Result{Sent: 8, Retry: 2}, sentAtFirst: 8,
-			wantStates: append(repeat(stSent, 8), repeat(stRetry, 2)...),
+			wantStates: append(repeat(stSent, 8), repeat("", 2)...),
 			wantSecond: Result{Sent: 2, Skipped: 8}},
 		{name: "quota used up before the batch: nothing claimed", n: 5, chunk: 5, max: 1, reserve: 2,
 			wantFirst: Result{Retry: 5}, sentAtFirst: 0,

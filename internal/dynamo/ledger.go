@@ -19,19 +19,42 @@ import (
 type LedgerAPI interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 }
 
-// Ledger states as stored in the `state` attribute.
+// Ledger states. A recipient's record has `state` sent or failed; a batch
+// claim item (sort key "batch#<n>") has `claim` held, open or done, and no
+// `state`, so LedgerCounts counts recipients only.
 const (
-	ledgerClaimed = "claimed"
-	ledgerRetry   = "retry"
-	ledgerSent    = "sent"
-	ledgerFailed  = "failed"
+	ledgerSent   = "sent"
+	ledgerFailed = "failed"
+
+	claimHeld = "held"
+	claimOpen = "open"
+	claimDone = "done"
+
+	// claimPrefix starts a batch claim's sort key; subscriber IDs are hex.
+	claimPrefix = "batch#"
 )
 
-// Ledger is the delivery ledger: one item per (issue, recipient) with a
-// state (claimed, retry, sent, failed), the claim's lease, the number of
-// attempts and SES's message ID. It implements delivery.Ledger.
+// DynamoDB's limits per BatchGetItem and BatchWriteItem call.
+const (
+	maxBatchGet   = 100
+	maxBatchWrite = 25
+)
+
+// batchRetries is how many times unprocessed keys and items are sent again
+// (with a doubling back-off from batchBackoff) before giving up.
+const batchRetries = 6
+
+var batchBackoff = 10 * time.Millisecond
+
+// Ledger is the delivery ledger (delivery.Ledger): one claim item per
+// (issue, batch) with its owner, lease, recipients' hash and pending count,
+// and one record per (issue, recipient) written after SES answered: sent
+// (messageId, sentAt, batch) or failed (lastError, batch). See the delivery
+// package documentation for the protocol and its races.
 type Ledger struct {
 	api   LedgerAPI
 	table string
@@ -40,84 +63,226 @@ type Ledger struct {
 // NewLedger returns the ledger table named table.
 func NewLedger(api LedgerAPI, table string) *Ledger { return &Ledger{api: api, table: table} }
 
-// Claim takes the recipient for this invocation if nobody has: no record,
-// a released one, or a claim whose lease ran out (its holder died).
-func (l *Ledger) Claim(ctx context.Context, issue int, recipient string, now time.Time, lease time.Duration) (delivery.ClaimState, error) {
+func claimItemKey(k delivery.BatchKey) map[string]types.AttributeValue {
+	return ledgerKey(k.Issue, claimPrefix+strconv.Itoa(k.Batch))
+}
+
+// Claim takes batch k with one conditional UpdateItem: no claim yet, an
+// open one, a held one whose lease ran out, or one done for other
+// recipients (a re-formed batch). When refused, one consistent GetItem says
+// whether it is done or in flight.
+func (l *Ledger) Claim(ctx context.Context, k delivery.BatchKey, owner string, pending int, now time.Time, lease time.Duration) (delivery.ClaimState, error) {
 	_, err := l.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(l.table),
-		Key:       ledgerKey(issue, recipient),
-		UpdateExpression: aws.String("SET #s = :claimed, leaseUntil = :until, claimedAt = :now " +
-			"ADD attempts :one"),
-		ConditionExpression:      aws.String("attribute_not_exists(#s) OR #s = :retry OR (#s = :claimed AND leaseUntil < :now)"),
-		ExpressionAttributeNames: map[string]string{"#s": "state"},
+		Key:       claimItemKey(k),
+		UpdateExpression: aws.String("SET #c = :held, #o = :owner, leaseUntil = :until, claimedAt = :now, " +
+			"#h = :hash, pending = :pending ADD attempts :one"),
+		ConditionExpression: aws.String("attribute_not_exists(#c) OR #c = :open OR (#c = :held AND leaseUntil < :now) " +
+			"OR (#c = :done AND #h <> :hash)"),
+		ExpressionAttributeNames: map[string]string{"#c": "claim", "#o": "owner", "#h": "hash"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":claimed": &types.AttributeValueMemberS{Value: ledgerClaimed},
-			":retry":   &types.AttributeValueMemberS{Value: ledgerRetry},
+			":held":    &types.AttributeValueMemberS{Value: claimHeld},
+			":open":    &types.AttributeValueMemberS{Value: claimOpen},
+			":done":    &types.AttributeValueMemberS{Value: claimDone},
+			":owner":   &types.AttributeValueMemberS{Value: owner},
+			":hash":    &types.AttributeValueMemberS{Value: k.Hash},
 			":until":   unixMillis(now.Add(lease)),
 			":now":     unixMillis(now),
-			":one":     &types.AttributeValueMemberN{Value: "1"},
+			":pending": number(pending),
+			":one":     number(1),
 		},
 	})
-	err = classify(fmt.Sprintf("claim issue %d recipient %s", issue, recipient), err)
+	err = classify(fmt.Sprintf("claim issue %d batch %d", k.Issue, k.Batch), err)
 	if gazette.KindOf(err) != gazette.KindConflict {
 		return delivery.Claimed, err
 	}
 	out, err := l.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(l.table), Key: ledgerKey(issue, recipient), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(l.table), Key: claimItemKey(k), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return 0, classify(fmt.Sprintf("read ledger issue %d recipient %s", issue, recipient), err)
+		return 0, classify(fmt.Sprintf("read claim of issue %d batch %d", k.Issue, k.Batch), err)
 	}
-	state, _ := out.Item["state"].(*types.AttributeValueMemberS)
+	c, _ := out.Item["claim"].(*types.AttributeValueMemberS)
+	h, _ := out.Item["hash"].(*types.AttributeValueMemberS)
 	switch {
-	case state == nil:
-		return 0, fmt.Errorf("ledger issue %d recipient %s: claim refused but no state", issue, recipient)
-	case state.Value == ledgerSent:
-		return delivery.Sent, nil
-	case state.Value == ledgerFailed:
-		return delivery.Failed, nil
+	case c == nil:
+		// Changed under us (released a moment ago): the redelivery retries.
+		return delivery.InFlight, nil
+	case c.Value == claimDone && h != nil && h.Value == k.Hash:
+		return delivery.Done, nil
 	}
 	return delivery.InFlight, nil
 }
 
-// MarkSent records SES's acceptance of the message.
-func (l *Ledger) MarkSent(ctx context.Context, issue int, recipient, messageID string, at time.Time) error {
-	return l.set(ctx, issue, recipient, ledgerSent, map[string]types.AttributeValue{
-		"messageId": &types.AttributeValueMemberS{Value: messageID},
-		"sentAt":    &types.AttributeValueMemberS{Value: at.UTC().Format(time.RFC3339Nano)},
-	})
-}
-
-// Release gives the recipient back for a later attempt.
-func (l *Ledger) Release(ctx context.Context, issue int, recipient, reason string) error {
-	return l.set(ctx, issue, recipient, ledgerRetry, map[string]types.AttributeValue{
-		"lastError": &types.AttributeValueMemberS{Value: reason},
-	})
-}
-
-// MarkFailed records a permanent failure; the recipient is not retried.
-func (l *Ledger) MarkFailed(ctx context.Context, issue int, recipient, reason string) error {
-	return l.set(ctx, issue, recipient, ledgerFailed, map[string]types.AttributeValue{
-		"lastError": &types.AttributeValueMemberS{Value: reason},
-	})
-}
-
-func (l *Ledger) set(ctx context.Context, issue int, recipient, state string, attrs map[string]types.AttributeValue) error {
-	expr := "SET #s = :state"
-	names := map[string]string{"#s": "state"}
-	values := map[string]types.AttributeValue{":state": &types.AttributeValueMemberS{Value: state}}
-	i := 0
-	for k, v := range attrs {
-		nk, vk := "#a"+strconv.Itoa(i), ":a"+strconv.Itoa(i)
-		expr += ", " + nk + " = " + vk
-		names[nk], values[vk] = k, v
-		i++
+// Release ends owner's claim on k (conditional on the owner: a successor's
+// claim is left alone): done, or open with pending recipients left.
+func (l *Ledger) Release(ctx context.Context, k delivery.BatchKey, owner string, done bool, pending int, reason string) error {
+	state := claimOpen
+	if done {
+		state = claimDone
 	}
 	_, err := l.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(l.table), Key: ledgerKey(issue, recipient),
-		UpdateExpression: aws.String(expr), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+		TableName:                aws.String(l.table),
+		Key:                      claimItemKey(k),
+		UpdateExpression:         aws.String("SET #c = :state, pending = :pending, lastError = :reason REMOVE #o, leaseUntil"),
+		ConditionExpression:      aws.String("#c = :held AND #o = :owner"),
+		ExpressionAttributeNames: map[string]string{"#c": "claim", "#o": "owner"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":state":   &types.AttributeValueMemberS{Value: state},
+			":held":    &types.AttributeValueMemberS{Value: claimHeld},
+			":owner":   &types.AttributeValueMemberS{Value: owner},
+			":pending": number(pending),
+			":reason":  &types.AttributeValueMemberS{Value: reason},
+		},
 	})
-	return classify(fmt.Sprintf("ledger issue %d recipient %s: %s", issue, recipient, state), err)
+	return classify(fmt.Sprintf("release issue %d batch %d (%s)", k.Issue, k.Batch, state), err)
+}
+
+// Lookup reads the recipients' records with BatchGetItem (consistent, 100
+// keys a call), retrying unprocessed keys.
+func (l *Ledger) Lookup(ctx context.Context, issue int, recipients []string) (map[string]delivery.ClaimState, error) {
+	out := map[string]delivery.ClaimState{}
+	seen := make(map[string]bool, len(recipients))
+	var keys []map[string]types.AttributeValue
+	for _, r := range recipients {
+		if !seen[r] { // BatchGetItem refuses duplicate keys
+			seen[r] = true
+			keys = append(keys, ledgerKey(issue, r))
+		}
+	}
+	for start := 0; start < len(keys); start += maxBatchGet {
+		req := map[string]types.KeysAndAttributes{l.table: {
+			Keys: keys[start:min(len(keys), start+maxBatchGet)], ConsistentRead: aws.Bool(true),
+			ProjectionExpression:     aws.String("recipient, #s"),
+			ExpressionAttributeNames: map[string]string{"#s": "state"},
+		}}
+		for attempt := 0; len(req) > 0; attempt++ {
+			if attempt > batchRetries {
+				return nil, gazette.Errorf(gazette.KindThrottled, "dynamodb",
+					"look up %d recipients of issue %d: keys still unprocessed after %d attempts", len(recipients), issue, attempt)
+			}
+			if attempt > 0 {
+				if err := sleep(ctx, batchBackoff<<(attempt-1)); err != nil {
+					return nil, err
+				}
+			}
+			res, err := l.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+			if err != nil {
+				return nil, classify(fmt.Sprintf("look up %d recipients of issue %d", len(recipients), issue), err)
+			}
+			for _, item := range res.Responses[l.table] {
+				r, _ := item["recipient"].(*types.AttributeValueMemberS)
+				s, _ := item["state"].(*types.AttributeValueMemberS)
+				if r == nil || s == nil {
+					continue
+				}
+				switch s.Value {
+				case ledgerSent:
+					out[r.Value] = delivery.Sent
+				case ledgerFailed:
+					out[r.Value] = delivery.Failed
+				}
+			}
+			req = res.UnprocessedKeys
+		}
+	}
+	return out, nil
+}
+
+// Record writes the outcomes with BatchWriteItem (25 a call), retrying
+// unprocessed items. On an error it returns a *delivery.RecordError naming
+// every recipient whose record may not be written.
+func (l *Ledger) Record(ctx context.Context, issue int, rs []delivery.Record) error {
+	// BatchWriteItem refuses two requests for one key: the last outcome wins.
+	last := make(map[string]int, len(rs))
+	for i, r := range rs {
+		last[r.Recipient] = i
+	}
+	var reqs []types.WriteRequest
+	var ids []string
+	for i, r := range rs {
+		if last[r.Recipient] != i {
+			continue
+		}
+		item := ledgerKey(issue, r.Recipient)
+		item["batch"] = number(r.Batch)
+		switch r.State {
+		case delivery.Sent:
+			item["state"] = &types.AttributeValueMemberS{Value: ledgerSent}
+			item["messageId"] = &types.AttributeValueMemberS{Value: r.MessageID}
+			item["sentAt"] = &types.AttributeValueMemberS{Value: r.At.UTC().Format(time.RFC3339Nano)}
+		case delivery.Failed:
+			item["state"] = &types.AttributeValueMemberS{Value: ledgerFailed}
+			item["lastError"] = &types.AttributeValueMemberS{Value: r.Reason}
+		default:
+			return fmt.Errorf("ledger issue %d recipient %s: cannot record state %d", issue, r.Recipient, r.State)
+		}
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+		ids = append(ids, r.Recipient)
+	}
+	var unwritten []string
+	var firstErr error
+	for start := 0; start < len(reqs); start += maxBatchWrite {
+		end := min(len(reqs), start+maxBatchWrite)
+		left, err := l.write(ctx, reqs[start:end])
+		if err == nil {
+			continue
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		if left == nil { // the call failed: any of its items may be unwritten
+			unwritten = append(unwritten, ids[start:end]...)
+			continue
+		}
+		for _, w := range left {
+			if r, ok := w.PutRequest.Item["recipient"].(*types.AttributeValueMemberS); ok {
+				unwritten = append(unwritten, r.Value)
+			}
+		}
+	}
+	if firstErr != nil {
+		return &delivery.RecordError{Unwritten: unwritten,
+			Err: classify(fmt.Sprintf("record %d outcomes of issue %d", len(reqs), issue), firstErr)}
+	}
+	return nil
+}
+
+// write sends one BatchWriteItem of ≤ 25 requests and retries what DynamoDB
+// leaves unprocessed. On an error it returns the requests still unwritten,
+// or nil when the call itself failed.
+func (l *Ledger) write(ctx context.Context, reqs []types.WriteRequest) ([]types.WriteRequest, error) {
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			if err := sleep(ctx, batchBackoff<<(attempt-1)); err != nil {
+				return reqs, err
+			}
+		}
+		out, err := l.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
+			RequestItems: map[string][]types.WriteRequest{l.table: reqs},
+		})
+		if err != nil {
+			return nil, err
+		}
+		reqs = out.UnprocessedItems[l.table]
+		if len(reqs) == 0 {
+			return nil, nil
+		}
+		if attempt >= batchRetries {
+			return reqs, errors.New("items still unprocessed after retries")
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 func ledgerKey(issue int, recipient string) map[string]types.AttributeValue {
@@ -136,15 +301,17 @@ type LedgerQueryAPI interface {
 	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 }
 
-// LedgerCounts counts issue's ledger items by state (claimed, retry, sent,
-// failed, …), reading only the state attribute, page by page.
+// LedgerCounts counts issue's recipients by ledger state (sent, failed, …),
+// and, from the batch claims, the recipients of batches held by a running
+// send ("claimed", at most: some may be recorded already) and of batches
+// released with recipients to retry ("retry"), page by page.
 func LedgerCounts(ctx context.Context, api LedgerQueryAPI, table string, issue int) (map[string]int, error) {
 	counts := map[string]int{}
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(table),
 		KeyConditionExpression:    aws.String("#i = :i"),
-		ProjectionExpression:      aws.String("#s"),
-		ExpressionAttributeNames:  map[string]string{"#i": "issue", "#s": "state"},
+		ProjectionExpression:      aws.String("#s, #c, pending"),
+		ExpressionAttributeNames:  map[string]string{"#i": "issue", "#s": "state", "#c": "claim"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":i": number(issue)},
 		ConsistentRead:            aws.Bool(true),
 	}
@@ -154,9 +321,20 @@ func LedgerCounts(ctx context.Context, api LedgerQueryAPI, table string, issue i
 			return nil, classify(fmt.Sprintf("query ledger of issue %d", issue), err)
 		}
 		for _, item := range out.Items {
-			s, _ := item["state"].(*types.AttributeValueMemberS)
-			if s != nil {
+			if s, _ := item["state"].(*types.AttributeValueMemberS); s != nil {
 				counts[s.Value]++
+			}
+			c, _ := item["claim"].(*types.AttributeValueMemberS)
+			p, _ := item["pending"].(*types.AttributeValueMemberN)
+			if c == nil || p == nil {
+				continue
+			}
+			n, _ := strconv.Atoi(p.Value)
+			switch c.Value {
+			case claimHeld:
+				counts["claimed"] += n
+			case claimOpen:
+				counts["retry"] += n
 			}
 		}
 		if len(out.LastEvaluatedKey) == 0 {
@@ -164,164 +342,4 @@ func LedgerCounts(ctx context.Context, api LedgerQueryAPI, table string, issue i
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
-}
-
-// LedgerBatchAPI is the part of the DynamoDB client the batched ledger
-// calls use, on top of LedgerAPI.
-type LedgerBatchAPI interface {
-	LedgerAPI
-	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
-}
-
-// maxTransactItems is DynamoDB's limit of items per transaction.
-const maxTransactItems = 100
-
-// TxLedger is the Ledger with delivery.BatchLedger: a chunk's claims and
-// outcomes in one TransactWriteItems call each. Use it on DynamoDB; moto
-// copies the table on every transaction (seconds for 50 items once the
-// ledger holds a few thousand), so the local stack runs the plain Ledger.
-type TxLedger struct{ *Ledger }
-
-// ClaimMany claims recipients in one transaction per 100 (one per SES
-// chunk in practice) instead of one call each (delivery.BatchLedger). A
-// transaction is all or nothing: when some claims are refused, DynamoDB says
-// which (CancellationReasons) and the rest are claimed in a second one.
-func (l TxLedger) ClaimMany(ctx context.Context, issue int, recipients []string, now time.Time, lease time.Duration) ([]delivery.ClaimState, error) {
-	states := make([]delivery.ClaimState, len(recipients))
-	for start := 0; start < len(recipients); start += maxTransactItems {
-		end := min(len(recipients), start+maxTransactItems)
-		if err := l.claimPart(ctx, issue, recipients[start:end], states[start:end], now, lease); err != nil {
-			return nil, err
-		}
-	}
-	return states, nil
-}
-
-func (l TxLedger) claimPart(ctx context.Context, issue int, recipients []string, states []delivery.ClaimState, now time.Time, lease time.Duration) error {
-	api, ok := l.api.(LedgerBatchAPI)
-	pending := make([]int, len(recipients))
-	for i := range pending {
-		pending[i] = i
-	}
-	var oneByOne []int
-	for attempt := 0; ok && len(pending) > 0 && attempt < 3; attempt++ {
-		items := make([]types.TransactWriteItem, len(pending))
-		for k, i := range pending {
-			items[k] = types.TransactWriteItem{Update: &types.Update{
-				TableName: aws.String(l.table),
-				Key:       ledgerKey(issue, recipients[i]),
-				UpdateExpression: aws.String("SET #s = :claimed, leaseUntil = :until, claimedAt = :now " +
-					"ADD attempts :one"),
-				ConditionExpression:                 aws.String("attribute_not_exists(#s) OR #s = :retry OR (#s = :claimed AND leaseUntil < :now)"),
-				ExpressionAttributeNames:            map[string]string{"#s": "state"},
-				ExpressionAttributeValues:           claimValues(now, lease),
-				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-			}}
-		}
-		_, err := api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-		if err == nil {
-			for _, i := range pending {
-				states[i] = delivery.Claimed
-			}
-			return nil
-		}
-		var tce *types.TransactionCanceledException
-		if !errors.As(err, &tce) || len(tce.CancellationReasons) != len(pending) {
-			if gazette.KindOf(classify("", err)) == gazette.KindThrottled {
-				return classify(fmt.Sprintf("claim %d recipients of issue %d", len(pending), issue), err)
-			}
-			break // let the one-by-one path sort it out
-		}
-		var next []int
-		for k, reason := range tce.CancellationReasons {
-			i := pending[k]
-			switch aws.ToString(reason.Code) {
-			case "ConditionalCheckFailed":
-				st, known := stateOf(reason.Item)
-				if !known {
-					oneByOne = append(oneByOne, i) // no old item returned: ask one by one
-					continue
-				}
-				states[i] = st
-			default: // None (would have passed), TransactionConflict: try again
-				next = append(next, i)
-			}
-		}
-		pending = next
-	}
-	for _, i := range append(oneByOne, pending...) {
-		st, err := l.Claim(ctx, issue, recipients[i], now, lease)
-		if err != nil {
-			return err
-		}
-		states[i] = st
-	}
-	return nil
-}
-
-func claimValues(now time.Time, lease time.Duration) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		":claimed": &types.AttributeValueMemberS{Value: ledgerClaimed},
-		":retry":   &types.AttributeValueMemberS{Value: ledgerRetry},
-		":until":   unixMillis(now.Add(lease)),
-		":now":     unixMillis(now),
-		":one":     &types.AttributeValueMemberN{Value: "1"},
-	}
-}
-
-// stateOf reads a refused claim's old item; known is false without one.
-func stateOf(item map[string]types.AttributeValue) (delivery.ClaimState, bool) {
-	s, _ := item["state"].(*types.AttributeValueMemberS)
-	if s == nil {
-		return 0, false
-	}
-	switch s.Value {
-	case ledgerSent:
-		return delivery.Sent, true
-	case ledgerFailed:
-		return delivery.Failed, true
-	}
-	return delivery.InFlight, true
-}
-
-// RecordMany writes SES's outcome for a chunk in one transaction per 100
-// (delivery.BatchLedger). On an error nothing was written, and the caller
-// falls back to one write each.
-func (l TxLedger) RecordMany(ctx context.Context, issue int, rs []delivery.Record) error {
-	api, ok := l.api.(LedgerBatchAPI)
-	if !ok {
-		return errors.New("ledger: the DynamoDB client has no TransactWriteItems")
-	}
-	for start := 0; start < len(rs); start += maxTransactItems {
-		part := rs[start:min(len(rs), start+maxTransactItems)]
-		items := make([]types.TransactWriteItem, len(part))
-		for k, r := range part {
-			values := map[string]types.AttributeValue{}
-			expr := "SET #s = :state"
-			names := map[string]string{"#s": "state"}
-			switch r.State {
-			case delivery.Sent:
-				values[":state"] = &types.AttributeValueMemberS{Value: ledgerSent}
-				values[":id"] = &types.AttributeValueMemberS{Value: r.MessageID}
-				values[":at"] = &types.AttributeValueMemberS{Value: r.At.UTC().Format(time.RFC3339Nano)}
-				expr += ", messageId = :id, sentAt = :at"
-			case delivery.Failed:
-				values[":state"] = &types.AttributeValueMemberS{Value: ledgerFailed}
-				values[":e"] = &types.AttributeValueMemberS{Value: r.Reason}
-				expr += ", lastError = :e"
-			default:
-				values[":state"] = &types.AttributeValueMemberS{Value: ledgerRetry}
-				values[":e"] = &types.AttributeValueMemberS{Value: r.Reason}
-				expr += ", lastError = :e"
-			}
-			items[k] = types.TransactWriteItem{Update: &types.Update{
-				TableName: aws.String(l.table), Key: ledgerKey(issue, r.Recipient),
-				UpdateExpression: aws.String(expr), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-			}}
-		}
-		if _, err := api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
-			return classify(fmt.Sprintf("record %d outcomes of issue %d", len(part), issue), err)
-		}
-	}
-	return nil
 }

@@ -230,8 +230,12 @@ func forgetSeed(t *testing.T, st *localstack.Stack, root string) {
 // JSON object or that names a subscriber's address.
 func checkLogs(t *testing.T, root string, st *localstack.Stack, people []scenario.Person) {
 	addr := regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}`)
+	dir := os.Getenv(stacktest.EnvStackDir)
+	if dir == "" {
+		dir = filepath.Join(root, "out", "stack")
+	}
 	for _, fn := range st.Functions {
-		path := filepath.Join(root, "out", "stack", "logs", fn.LogicalID+".log")
+		path := filepath.Join(dir, "logs", fn.LogicalID+".log")
 		f, err := os.Open(path)
 		if err != nil {
 			t.Errorf("%s: %v", fn.LogicalID, err)
