@@ -33,7 +33,9 @@ func TestIntegrationLedger(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("create table: %v", err)
 	}
-	defer func() { _, _ = api.DeleteTable(context.WithoutCancel(ctx), &dynamodb.DeleteTableInput{TableName: aws.String(table)}) }()
+	defer func() {
+		_, _ = api.DeleteTable(context.WithoutCancel(ctx), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+	}()
 	l := NewLedger(api, table)
 	now := time.Now()
 	k := delivery.BatchKey{Issue: 5, Batch: 1, Hash: "h1"}

@@ -166,7 +166,9 @@ func TestLedgerRecordReportsUnwritten(t *testing.T) {
 	}
 }
 
-type fakeQuery struct{ pages [][]map[string]types.AttributeValue }
+type fakeQuery struct {
+	pages [][]map[string]types.AttributeValue
+}
 
 func (f *fakeQuery) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
 	i := 0
