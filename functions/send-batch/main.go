@@ -10,39 +10,28 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/gazette-news/gazette/internal/awsconfig"
+	"github.com/gazette-news/gazette/internal/boot"
 	"github.com/gazette-news/gazette/internal/delivery"
 	"github.com/gazette-news/gazette/internal/dynamo"
-	"github.com/gazette-news/gazette/internal/logging"
 	"github.com/gazette-news/gazette/internal/secrets"
 	"github.com/gazette-news/gazette/internal/sesmail"
 	"github.com/gazette-news/gazette/internal/sqsqueue"
 	"github.com/gazette-news/gazette/internal/token"
 )
 
-func main() {
-	log := logging.New(os.Stdout)
-	h, err := setup(context.Background(), log)
-	if err != nil {
-		log.Error("init failed", "error", err.Error())
-		os.Exit(1)
-	}
-	lambda.Start(h.Handle)
-}
+func main() { boot.Start(setup) }
 
-func setup(ctx context.Context, log *slog.Logger) (*Handler, error) {
-	env := map[string]string{}
-	for _, k := range []string{"LEDGER_TABLE", "ISSUES_TABLE", "SENDER_ADDRESS", "PUBLIC_BASE_URL", "TOKEN_SECRET_ARN",
-		"SEND_CONCURRENCY", "SEND_QUEUE_URL", "SEND_DLQ_URL"} {
-		if env[k] = os.Getenv(k); env[k] == "" {
-			return nil, fmt.Errorf("%s must be set", k)
-		}
+func setup(ctx context.Context, log *slog.Logger) (any, error) {
+	env, err := boot.Env(os.Getenv, "LEDGER_TABLE", "ISSUES_TABLE", "SENDER_ADDRESS", "PUBLIC_BASE_URL",
+		"TOKEN_SECRET_ARN", "SEND_CONCURRENCY", "SEND_QUEUE_URL", "SEND_DLQ_URL")
+	if err != nil {
+		return nil, err
 	}
 	concurrency, err := strconv.Atoi(env["SEND_CONCURRENCY"])
 	if err != nil || concurrency < 1 {
@@ -113,12 +102,13 @@ func setup(ctx context.Context, log *slog.Logger) (*Handler, error) {
 		Now:   time.Now,
 		Log:   log,
 	}
-	return &Handler{
+	h := &Handler{
 		Send:       svc,
 		Parking:    queues{send: sqsqueue.New(sqsc, env["SEND_QUEUE_URL"]), dlq: sqsqueue.New(sqsc, env["SEND_DLQ_URL"])},
 		QuotaDelay: sqsqueue.MaxDelay,
 		Log:        log,
-	}, nil
+	}
+	return h.Handle, nil
 }
 
 func envFloat(name string, def float64) (float64, error) {
