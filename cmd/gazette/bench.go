@@ -31,7 +31,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/gazette-news/gazette/internal/awsconfig"
 	"github.com/gazette-news/gazette/internal/delivery"
 	"github.com/gazette-news/gazette/internal/digest"
 	"github.com/gazette-news/gazette/internal/dynamo"
@@ -174,7 +173,6 @@ func fakeAWSConfig(endpoint string) aws.Config {
 	return aws.Config{
 		Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
 		BaseEndpoint: aws.String(endpoint), RetryMaxAttempts: 1,
-		HTTPClient: awsconfig.HTTPClient(), // as in production (awsconfig.Load)
 	}
 }
 

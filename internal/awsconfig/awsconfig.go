@@ -5,10 +5,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go/logging"
 )
@@ -18,21 +16,11 @@ import (
 // AWS_ENDPOINT_URL_<SERVICE>, which the SDK applies by itself. There is no
 // other switch between AWS and the emulators.
 func Load(ctx context.Context) (aws.Config, error) {
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithLogger(sdkLogger{}), config.WithHTTPClient(HTTPClient()))
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithLogger(sdkLogger{}))
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS config: %w", err)
 	}
 	return cfg, nil
-}
-
-// HTTPClient is the SDK's default HTTP client (its timeouts, proxy and TLS
-// settings) with a write buffer large enough for a whole SendBulkEmail or
-// BatchWriteItem request: the default 4 KiB buffer splits such a request
-// into several writes (system calls, and TLS records on AWS), one per 4 KiB.
-func HTTPClient() *awshttp.BuildableClient {
-	return awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-		t.WriteBufferSize = 64 << 10
-	})
 }
 
 // EndpointOverridden reports whether the configuration points service (its
