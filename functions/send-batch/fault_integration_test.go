@@ -389,24 +389,23 @@ func TestIntegrationFaultSQSRedelivery(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	bs := e.batches(200)
+	// moto evaluates a conditional write and applies it without a lock: two
+	// UpdateItems of one claim item arriving together can both pass their
+	// condition (a third of the time in a probe), which DynamoDB never
+	// allows. The instances share a ledger whose Claim is made atomic the way
+	// DynamoDB's is, by a lock around that one call; everything else (the
+	// lookups, the records, SES) is the emulators'. Simultaneous deliveries
+	// against an atomic fake are also in delivery.TestSendBatchConcurrentSameBatch.
+	ledger := &atomicClaims{Ledger: e.ledger}
 	// Two instances get every batch at the same time (SQS at-least-once
 	// delivery, or a visibility timeout shorter than a slow send), and
 	// then each batch once more after it was done.
 	var wg sync.WaitGroup
-	for i := range 2 {
-		h := e.handler(e.st.Endpoints.SESv2, e.ledger, 100)
+	for range 2 {
+		h := e.handler(e.st.Endpoints.SESv2, ledger, 100)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// moto evaluates a conditional write and applies it without a
-			// lock: two UpdateItems of one claim item arriving within the
-			// same millisecond can both pass their condition (a third of
-			// the time in a probe), which DynamoDB never allows. The second
-			// instance starts a little later so that the test exercises
-			// the ledger, not that emulator gap; simultaneous deliveries of
-			// one batch are covered against an atomic fake in
-			// delivery.TestSendBatchConcurrentSameBatch.
-			time.Sleep(time.Duration(i) * 30 * time.Millisecond)
 			for _, b := range bs {
 				for try := 1; try <= 50; try++ {
 					if e.deliverOnce(ctx, h, b, try) {
@@ -427,4 +426,17 @@ func TestIntegrationFaultSQSRedelivery(t *testing.T) {
 		}
 	}
 	e.check(ctx, bs, nil)
+}
+
+// atomicClaims serialises Claim calls, as DynamoDB's conditional writes are
+// atomic and moto's are not (see TestIntegrationFaultSQSRedelivery).
+type atomicClaims struct {
+	delivery.Ledger
+	mu sync.Mutex
+}
+
+func (a *atomicClaims) Claim(ctx context.Context, k delivery.BatchKey, owner string, pending int, now time.Time, lease time.Duration) (delivery.ClaimState, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.Ledger.Claim(ctx, k, owner, pending, now, lease)
 }
