@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/gazette-news/gazette/internal/gazette"
 )
 
@@ -43,8 +45,8 @@ func TestSegmentsOf(t *testing.T) {
 			if tt.wantIDs == nil && key != "" {
 				t.Errorf("of(%v) key = %q, want none", tt.topics, key)
 			}
-			if g := ids(got); len(g) != len(tt.wantIDs) || (len(g) > 0 && g[0] != tt.wantIDs[0]) {
-				t.Errorf("of(%v) articles = %v, want %v", tt.topics, g, tt.wantIDs)
+			if diff := cmp.Diff(tt.wantIDs, ids(got)); diff != "" {
+				t.Errorf("of(%v) articles (-want +got):\n%s", tt.topics, diff)
 			}
 		})
 	}
