@@ -313,11 +313,11 @@ type crashLedger struct {
 
 type crash struct{}
 
-func (l *crashLedger) Record(ctx context.Context, issue int, rs []delivery.Record) error {
+func (l *crashLedger) Record(ctx context.Context, k delivery.BatchKey, owner string, rs []delivery.Record, rel delivery.Release) error {
 	if len(rs) > 0 && l.crashBatch[rs[0].Recipient] && l.armed.CompareAndSwap(true, false) {
 		panic(crash{})
 	}
-	return l.Ledger.Record(ctx, issue, rs)
+	return l.Ledger.Record(ctx, k, owner, rs, rel)
 }
 
 func TestIntegrationFaultCrashAfterSESAccepted(t *testing.T) {
@@ -435,7 +435,7 @@ type atomicClaims struct {
 	mu sync.Mutex
 }
 
-func (a *atomicClaims) Claim(ctx context.Context, k delivery.BatchKey, owner string, pending int, now time.Time, lease time.Duration) (delivery.ClaimState, error) {
+func (a *atomicClaims) Claim(ctx context.Context, k delivery.BatchKey, owner string, pending int, now time.Time, lease time.Duration) (delivery.ClaimState, map[string]delivery.ClaimState, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.Ledger.Claim(ctx, k, owner, pending, now, lease)

@@ -3,64 +3,64 @@
 //
 // # The ledger
 //
-// The ledger costs a handful of DynamoDB calls per SES call, not two per
-// recipient. For a batch of n ≤ 50 recipients sent in chunks:
+// The ledger is one DynamoDB item per (issue, batch): the batch's claim and
+// the outcomes of its recipients. A batch of n ≤ 50 recipients sent in one
+// SES call costs two ledger writes, whatever n is:
 //
-//  1. Claim: one conditional write on the batch's claim item (issue, batch
-//     number) with a lease and an owner token. It succeeds when the item is
-//     absent, released ("open"), held by a dead invocation (lease ran out),
-//     or done for a different set of recipients (a batch re-formed under the
-//     same number by a resumed publish). It answers Done when the same
-//     recipients (same hash of their IDs) were all recorded already, and
-//     InFlight when a live invocation holds it. The claim serialises every
-//     delivery of one batch number: SQS redelivery, Lambda retries, the same
-//     batch enqueued twice by a resumed publish.
-//  2. Per chunk: Lookup, one BatchGetItem of the chunk's per-recipient
-//     records; those recorded "sent" or "failed" are skipped. This is what
-//     covers batches re-formed by a resumed publish (a recipient may come
-//     back in another batch number) and batches that died half-way.
-//  3. SES is called with the rest (after the daily quota and the limiter).
-//  4. Record: the outcomes, "sent" (with SES's message ID) or "failed", one
-//     BatchWriteItem per 25, retrying UnprocessedItems. Retryable outcomes
-//     are not written: no record means "not sent yet".
-//  5. Release: the claim is marked done (every recipient recorded) or open
-//     (some to retry: the redelivery takes it at once). Release is
-//     conditional on the owner token, so an invocation whose lease ran out
-//     cannot release its successor's claim.
+//  1. Claim: one conditional write on the batch item with a lease and an
+//     owner token. It succeeds when the item is absent, released ("open"),
+//     held by a dead invocation (lease ran out), or done for a different
+//     set of recipients (same batch number, other hash of their IDs). The
+//     same write returns the item as it was, so a redelivery learns whom
+//     earlier deliveries recorded without another read; those recipients
+//     are skipped. It answers Done when the same recipients were all
+//     recorded already, and InFlight when a live invocation holds the
+//     batch. The claim serialises every delivery of one batch number: SQS
+//     redelivery, Lambda retries, the same batch enqueued twice by a
+//     resumed publish.
+//  2. SES is called with the rest (after the daily quota and the limiter).
+//  3. Record: one conditional write (on the owner) adds the outcomes to the
+//     batch item, "sent" with SES's message ID or "failed" with the
+//     reason, and, after the last SES call of the batch, releases the claim
+//     in the same write: done (every recipient recorded) or open (some to
+//     retry: the redelivery takes it at once). Retryable outcomes are not
+//     written: no record means "not sent yet". An invocation whose lease ran
+//     out still writes its outcomes (they are facts), but leaves its
+//     successor's claim alone.
+//
+// Batches smaller than the account's rate allows in one second are sent in
+// several SES calls (Service.Chunk); each call is followed by its Record.
+//
+// Per-batch records are enough because publish puts every recipient in
+// exactly one batch number of an issue: subscribers are paged in ID order,
+// pages are disjoint, and a page's batches are fixed by its saved plan
+// before any of them is enqueued, so a resumed publish enqueues the same
+// batches again rather than re-forming them (see package publish).
 //
 // # Races and crashes
 //
 //   - Two deliveries of the same batch at once: one claims, the other gets
 //     InFlight and hands the batch back to SQS; when it comes back the claim
-//     is done (all skipped, no Lookup needed) or open (Lookup skips whoever
-//     was recorded). No duplicate.
+//     is done (all skipped) or open (whoever was recorded is skipped). No
+//     duplicate.
 //   - Crash after Claim, before SES: nothing sent; the claim's lease (2 min)
 //     ends and the redelivery sends everyone. No duplicate, no skip.
-//   - Crash (or SES's answer lost) after SES accepted a chunk and before its
-//     records are written: the redelivery, after the lease, finds no record
-//     and sends that chunk again. This is the documented at-least-once
-//     window: at most one duplicate per recipient of that chunk per crash,
-//     never a skip. Treating an unrecorded claim as sent would instead skip
-//     readers whose send never happened, which is worse for a newsletter.
-//     A Record that fails part-way (one of its BatchWriteItem calls, or
-//     items still unprocessed after the retries) is the same window for the
-//     recipients not written; the claim is kept, so the rest of the batch
-//     waits for the lease too.
-//   - Crash after Record, before Release: after the lease the redelivery
-//     claims, Lookup skips everyone recorded. No duplicate.
-//   - Two different batches holding the same recipient at the same time:
-//     only a publish resumed after a crash between enqueueing a page and
-//     saving its progress does that, and only when the page's subscribers
-//     changed in between (otherwise the batches come out identical, same
-//     numbers, and the claim serialises them). Their claims are different
-//     items, so the one thing that protects the recipient is Lookup: if both
-//     deliveries run Lookup for that recipient before either writes its
-//     record, both send. The residual window is therefore the time from a
-//     chunk's Lookup to its Record: the limiter wait for that chunk (at most
-//     one rate window, ~1 s), the SES call and the BatchWriteItem — about a
-//     second, and only for recipients re-batched by such a resume. A
-//     per-recipient conditional claim would close it at two DynamoDB calls
-//     per recipient, which is what this design removes.
+//   - Crash (or SES's answer lost) after SES accepted a call and before its
+//     Record is written: the redelivery, after the lease, finds no record
+//     of that call's recipients and sends them again. This is the
+//     documented at-least-once window: at most one duplicate per recipient
+//     of that call per crash, never a skip. Treating an unrecorded claim as
+//     sent would instead skip readers whose send never happened, which is
+//     worse for a newsletter. A Record that fails is the same window: the
+//     claim is kept, so the rest of the batch waits for the lease too.
+//   - Crash after Record, before the next call of a chunked batch: after
+//     the lease the redelivery claims, and skips everyone recorded. No
+//     duplicate.
+//   - An invocation that outlives its lease (2 min, against a batch that
+//     takes seconds) while another claims the batch: both may send the same
+//     recipients. The lease is the bound that keeps this from happening;
+//     the late Record still writes its outcomes, finds it lost the claim,
+//     and stops sending.
 package delivery
 
 import (
@@ -72,6 +72,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/gazette-news/gazette/internal/digest"
@@ -114,34 +115,41 @@ func KeyOf(b gazette.SendBatch) BatchKey {
 	return BatchKey{Issue: b.Issue, Batch: b.Batch, Hash: hex.EncodeToString(h.Sum(nil)[:12])}
 }
 
-// Ledger records delivery of an issue: a claim per batch, a record per
-// recipient (see the package documentation).
+// Ledger records delivery of an issue: one item per batch holding its
+// claim and its recipients' outcomes (see the package documentation).
 type Ledger interface {
-	// Claim takes batch k for owner until now+lease: Claimed, Done (skip
-	// everyone), or InFlight (try later). pending is how many recipients
-	// the batch has (for `gazette issue status`).
-	Claim(ctx context.Context, k BatchKey, owner string, pending int, now time.Time, lease time.Duration) (ClaimState, error)
-	// Lookup returns the recorded state (Sent or Failed) of those of the
-	// recipients that have a record.
-	Lookup(ctx context.Context, issue int, recipients []string) (map[string]ClaimState, error)
-	// Record writes every outcome (State Sent or Failed). On an error some
-	// may have been written and others not.
-	Record(ctx context.Context, issue int, rs []Record) error
-	// Release ends owner's claim on k: done when every recipient is
-	// recorded, otherwise open for the next delivery at once with pending
-	// recipients left. A claim owner no longer holds is left alone.
-	Release(ctx context.Context, k BatchKey, owner string, done bool, pending int, reason string) error
+	// Claim takes batch k for owner until now+lease. Claimed comes with
+	// what earlier deliveries recorded for the batch's recipients (Sent or
+	// Failed, by subscriber ID; they are skipped); Done means every one of
+	// them is recorded, InFlight that a live invocation holds the batch.
+	// pending is how many recipients the batch has (for `gazette issue
+	// status`).
+	Claim(ctx context.Context, k BatchKey, owner string, pending int, now time.Time, lease time.Duration) (ClaimState, map[string]ClaimState, error)
+	// Record adds outcomes (State Sent or Failed) to batch k and, when
+	// rel.End is set, ends owner's claim in the same write. The write is
+	// all or nothing. When owner no longer holds the claim the outcomes are
+	// written all the same and the error is of kind gazette.KindConflict:
+	// the successor's claim is left alone.
+	Record(ctx context.Context, k BatchKey, owner string, rs []Record, rel Release) error
 }
 
-// Record is one recipient's outcome: State is Sent (with MessageID and At)
-// or Failed (with Reason).
+// Release says how a Record ends the claim: not at all (more SES calls of
+// the batch follow), done (every recipient recorded), or open with Pending
+// recipients left for the next delivery, which may take it at once.
+type Release struct {
+	End     bool
+	Done    bool
+	Pending int
+	Reason  string // why recipients are left, for `gazette issue status`
+}
+
+// Record is one recipient's outcome: State is Sent (with MessageID) or
+// Failed (with Reason).
 type Record struct {
 	Recipient string
 	State     ClaimState
 	MessageID string
-	At        time.Time
 	Reason    string
-	Batch     int
 }
 
 // Header is one mail header.
@@ -235,7 +243,7 @@ func (s *Service) SendBatch(ctx context.Context, b gazette.SendBatch) (Result, e
 	}
 	k := KeyOf(b)
 	owner := newOwner()
-	st, err := s.Ledger.Claim(ctx, k, owner, n, s.Now(), s.Lease)
+	st, known, err := s.Ledger.Claim(ctx, k, owner, n, s.Now(), s.Lease)
 	if err != nil {
 		res.Retry = n
 		return res, fmt.Errorf("send issue %d batch %d: %w", b.Issue, b.Batch, err)
@@ -252,32 +260,40 @@ func (s *Service) SendBatch(ctx context.Context, b gazette.SendBatch) (Result, e
 			"send issue %d batch %d: in flight in another invocation", b.Issue, b.Batch)
 	}
 
+	// Whoever an earlier delivery recorded is skipped; the rest go out in
+	// chunks of at most one SES call each.
+	todo := b.Recipients
+	if len(known) > 0 {
+		todo = make([]gazette.Recipient, 0, n)
+		for _, r := range b.Recipients {
+			if _, ok := known[r.SubscriberID]; !ok {
+				todo = append(todo, r)
+			}
+		}
+		res.Skipped = n - len(todo)
+		s.Log.InfoContext(ctx, "recipients already handled", "issue", b.Issue, "batch", b.Batch, "skipped", res.Skipped)
+	}
 	chunk := min(max(s.Chunk, 1), gazette.MaxBatchRecipients)
 	var firstErr error
-	keep := false // a record write failed: keep the claim until its lease ends
-	for start := 0; start < n; start += chunk {
-		part := b.Recipients[start:min(start+chunk, n)]
-		if err := s.sendChunk(ctx, b, part, &res); err != nil {
+	released := false
+	for start := 0; start < len(todo) || start == 0; start += chunk {
+		part := todo[start:min(start+chunk, len(todo))]
+		last := start+chunk >= len(todo)
+		var err error
+		released, err = s.sendChunk(ctx, b, k, owner, part, last, &res)
+		if err != nil {
 			firstErr = err
-			keep = errors.As(err, new(recordFailed))
 			// Everyone not yet attempted goes to the redelivery.
-			res.Retry += n - start - len(part)
+			res.Retry += len(todo) - start - len(part)
 			break
 		}
 	}
-	if res.Skipped > 0 {
-		s.Log.InfoContext(ctx, "recipients already handled", "issue", b.Issue, "batch", b.Batch, "skipped", res.Skipped)
-	}
-	if !keep {
-		reason := ""
-		if firstErr != nil {
-			reason = firstErr.Error()
-		}
-		done := firstErr == nil && res.Retry == 0
-		if err := s.Ledger.Release(ctx, k, owner, done, res.Retry, reason); err != nil {
-			// The claim then ends with its lease. That only delays a retry;
-			// when done, every recipient is recorded and a redelivery skips
-			// them all.
+	if !released && firstErr != nil && !errors.As(firstErr, new(recordFailed)) {
+		// Nothing of the failed chunk was sent: open the claim for the
+		// redelivery at once instead of making it wait for the lease.
+		rel := Release{End: true, Pending: res.Retry, Reason: firstErr.Error()}
+		if err := s.Ledger.Record(ctx, k, owner, nil, rel); err != nil {
+			// The claim then ends with its lease. That only delays a retry.
 			s.Log.WarnContext(ctx, "release failed; the claim expires with its lease", "issue", b.Issue,
 				"batch", b.Batch, "error", err.Error())
 		}
@@ -294,25 +310,13 @@ func (s *Service) SendBatch(ctx context.Context, b gazette.SendBatch) (Result, e
 	return res, nil
 }
 
-// recordFailed marks a Record error: SES answered, some outcomes may be
-// unwritten, and the claim must stay until its lease ends.
+// recordFailed marks a Record error: SES answered and the outcomes may be
+// unwritten, so the claim must stay until its lease ends; or the claim was
+// lost to another invocation, which carries on with the batch.
 type recordFailed struct{ err error }
 
 func (e recordFailed) Error() string { return "record outcomes: " + e.err.Error() }
 func (e recordFailed) Unwrap() error { return e.err }
-
-// RecordError is a Record error that says which outcomes may not have
-// been written; any other Record error means "maybe none".
-type RecordError struct {
-	Unwritten []string
-	Err       error
-}
-
-func (e *RecordError) Error() string {
-	return fmt.Sprintf("%d outcomes not written: %v", len(e.Unwritten), e.Err)
-}
-
-func (e *RecordError) Unwrap() error { return e.Err }
 
 // newOwner is a claim's owner token.
 func newOwner() string {
@@ -340,82 +344,37 @@ func (s *Service) gate(ctx context.Context, b gazette.SendBatch) error {
 	return nil
 }
 
-// sendChunk sends one SES call's worth of the batch: it skips whoever the
-// ledger has a record of, sends the rest and records their outcomes. A
-// returned error means the chunk's unsent recipients were counted as Retry;
-// a recordFailed one means SES answered and some outcomes may be unwritten.
-func (s *Service) sendChunk(ctx context.Context, b gazette.SendBatch, chunk []gazette.Recipient, res *Result) error {
-	ids := make([]string, len(chunk))
-	for i, r := range chunk {
-		ids[i] = r.SubscriberID
-	}
-	known, err := s.Ledger.Lookup(ctx, b.Issue, ids)
-	if err != nil {
-		res.Retry += len(chunk)
-		return err
-	}
-	part := chunk
-	if len(known) > 0 {
-		part = make([]gazette.Recipient, 0, len(chunk))
-		for _, r := range chunk {
-			if _, ok := known[r.SubscriberID]; ok {
-				res.Skipped++
-			} else {
-				part = append(part, r)
-			}
-		}
-	}
-	if len(part) == 0 {
-		return nil
-	}
-	msgs := make([]Message, len(part))
-	for i, r := range part {
-		if msgs[i], err = s.message(r); err != nil {
-			break
-		}
-	}
-	taken := false
-	if err == nil && s.Quota != nil {
-		if err = s.Quota.Take(ctx, len(part)); err == nil {
-			taken = true
-		}
-	}
-	if err == nil {
-		err = s.Limiter.Wait(ctx, len(part))
-	}
+// sendChunk sends one SES call's worth of the batch and records the
+// outcomes; with last set, that Record also releases the claim (released
+// reports it did). part may be empty (everyone was recorded before): then
+// only the release is written. A returned error means the chunk's unsent
+// recipients were counted as Retry; a recordFailed one means SES answered
+// and its outcomes may be unwritten (or the claim was lost).
+func (s *Service) sendChunk(ctx context.Context, b gazette.SendBatch, k BatchKey, owner string, part []gazette.Recipient, last bool, res *Result) (released bool, err error) {
 	var outcomes []Outcome
-	if err == nil {
-		tags := map[string]string{"issue": fmt.Sprint(b.Issue), "batch": fmt.Sprint(b.Batch)}
-		if b.Segment != "" {
-			tags["segment"] = b.Segment
+	if len(part) > 0 {
+		if outcomes, err = s.send(ctx, b, part); err != nil {
+			// Nothing of this chunk was sent: all of it may go again.
+			res.Retry += len(part)
+			s.Log.WarnContext(ctx, "bulk send failed", "issue", b.Issue, "batch", b.Batch,
+				"kind", gazette.KindOf(err).String(), "recipients", len(part), "error", err.Error())
+			return false, err
 		}
-		outcomes, err = s.Sender.SendBulk(ctx, b.Template, tags, msgs)
-	}
-	if err != nil {
-		if taken {
-			s.Quota.Give(len(part))
-		}
-		// Nothing of this chunk was sent: all of it may go again.
-		res.Retry += len(part)
-		s.Log.WarnContext(ctx, "bulk send failed", "issue", b.Issue, "batch", b.Batch,
-			"kind", gazette.KindOf(err).String(), "recipients", len(part), "error", err.Error())
-		return err
 	}
 	rs := make([]Record, 0, len(part))
-	now := s.Now()
 	var counts Result
 	for i, r := range part {
 		o := outcomes[i]
 		switch {
 		case o.Err == nil:
-			rs = append(rs, Record{Recipient: r.SubscriberID, State: Sent, MessageID: o.MessageID, At: now, Batch: b.Batch})
+			rs = append(rs, Record{Recipient: r.SubscriberID, State: Sent, MessageID: o.MessageID})
 			counts.Sent++
 			continue
 		case gazette.Retryable(o.Err):
 			// Not recorded: no record is "not sent yet".
 			counts.Retry++
 		default:
-			rs = append(rs, Record{Recipient: r.SubscriberID, State: Failed, Reason: o.Err.Error(), At: now, Batch: b.Batch})
+			rs = append(rs, Record{Recipient: r.SubscriberID, State: Failed, Reason: o.Err.Error()})
 			counts.Failed++
 			s.Log.WarnContext(ctx, "recipient failed", "issue", b.Issue, "subscriber", r.SubscriberID, "error", o.Err.Error())
 		}
@@ -423,46 +382,73 @@ func (s *Service) sendChunk(ctx context.Context, b gazette.SendBatch, chunk []ga
 			s.Quota.Give(1)
 		}
 	}
-	if len(rs) > 0 {
-		if err := s.Ledger.Record(ctx, b.Issue, rs); err != nil {
-			// The unwritten outcomes count as retry (the redelivery's Lookup
-			// finds no record for them) and the claim is kept until its lease
-			// ends. For those SES accepted, this is the documented
-			// at-least-once window.
-			unwritten := map[string]bool{}
-			var re *RecordError
-			if errors.As(err, &re) {
-				for _, id := range re.Unwritten {
-					unwritten[id] = true
-				}
-			} else {
-				for _, r := range rs {
-					unwritten[r.Recipient] = true
-				}
-			}
-			for _, r := range rs {
-				if !unwritten[r.Recipient] {
-					continue
-				}
-				counts.Retry++
-				if r.State == Sent {
-					counts.Sent--
-				} else {
-					counts.Failed--
-				}
-			}
-			res.Sent += counts.Sent
-			res.Retry += counts.Retry
-			res.Failed += counts.Failed
-			s.Log.WarnContext(ctx, "ledger write failed after SES answered; the claim is kept until its lease ends",
-				"issue", b.Issue, "batch", b.Batch, "unwritten", len(unwritten), "error", err.Error())
-			return recordFailed{err}
+	rel := Release{}
+	if last {
+		pending := res.Retry + counts.Retry
+		rel = Release{End: true, Done: pending == 0, Pending: pending}
+		if pending > 0 {
+			rel.Reason = fmt.Sprintf("%d recipients to retry", pending)
 		}
+	}
+	if err := s.Ledger.Record(ctx, k, owner, rs, rel); err != nil {
+		if gazette.KindOf(err) == gazette.KindConflict {
+			// The outcomes are written; the claim is someone else's now
+			// (our lease ran out), so stop and let them finish the batch.
+			res.Sent += counts.Sent
+			res.Failed += counts.Failed
+			res.Retry += counts.Retry
+			s.Log.WarnContext(ctx, "claim lost to another invocation; outcomes recorded", "issue", b.Issue,
+				"batch", b.Batch, "error", err.Error())
+			// Retryable: the redelivery finds the batch in flight or done.
+			return true, recordFailed{gazette.Wrap(gazette.KindThrottled, "claim_lost", err)}
+		}
+		// The outcomes count as retry (the redelivery finds no record of
+		// them) and the claim is kept until its lease ends. For those SES
+		// accepted, this is the documented at-least-once window.
+		res.Retry += len(part)
+		s.Log.WarnContext(ctx, "ledger write failed after SES answered; the claim is kept until its lease ends",
+			"issue", b.Issue, "batch", b.Batch, "unwritten", len(rs), "error", err.Error())
+		return false, recordFailed{err}
 	}
 	res.Sent += counts.Sent
 	res.Retry += counts.Retry
 	res.Failed += counts.Failed
-	return nil
+	return last, nil
+}
+
+// send personalises part and sends it in one SES call, after the daily
+// quota and the limiter.
+func (s *Service) send(ctx context.Context, b gazette.SendBatch, part []gazette.Recipient) ([]Outcome, error) {
+	msgs := make([]Message, len(part))
+	for i, r := range part {
+		var err error
+		if msgs[i], err = s.message(r); err != nil {
+			return nil, err
+		}
+	}
+	if s.Quota != nil {
+		if err := s.Quota.Take(ctx, len(part)); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.Limiter.Wait(ctx, len(part)); err != nil {
+		if s.Quota != nil {
+			s.Quota.Give(len(part))
+		}
+		return nil, err
+	}
+	tags := map[string]string{"issue": strconv.Itoa(b.Issue), "batch": strconv.Itoa(b.Batch)}
+	if b.Segment != "" {
+		tags["segment"] = b.Segment
+	}
+	outcomes, err := s.Sender.SendBulk(ctx, b.Template, tags, msgs)
+	if err != nil {
+		if s.Quota != nil {
+			s.Quota.Give(len(part))
+		}
+		return nil, err
+	}
+	return outcomes, nil
 }
 
 // message personalises the issue for one recipient: template data and the

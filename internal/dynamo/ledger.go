@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,42 +20,27 @@ import (
 type LedgerAPI interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
-	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
-	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 }
 
-// Ledger states. A recipient's record has `state` sent or failed; a batch
-// claim item (sort key "batch#<n>") has `claim` held, open or done, and no
-// `state`, so LedgerCounts counts recipients only.
+// Ledger states: a batch item's `claim` is held, open or done.
 const (
-	ledgerSent   = "sent"
-	ledgerFailed = "failed"
-
 	claimHeld = "held"
 	claimOpen = "open"
 	claimDone = "done"
 
-	// claimPrefix starts a batch claim's sort key; subscriber IDs are hex.
+	// claimPrefix starts a batch item's sort key; subscriber IDs are hex,
+	// and publish's plan item is "plan".
 	claimPrefix = "batch#"
 )
 
-// DynamoDB's limits per BatchGetItem and BatchWriteItem call.
-const (
-	maxBatchGet   = 100
-	maxBatchWrite = 25
-)
-
-// batchRetries is how many times unprocessed keys and items are sent again
-// (with a doubling back-off from batchBackoff) before giving up.
-const batchRetries = 6
-
-var batchBackoff = 10 * time.Millisecond
-
-// Ledger is the delivery ledger (delivery.Ledger): one claim item per
-// (issue, batch) with its owner, lease, recipients' hash and pending count,
-// and one record per (issue, recipient) written after SES answered: sent
-// (messageId, sentAt, batch) or failed (lastError, batch). See the delivery
-// package documentation for the protocol and its races.
+// Ledger is the delivery ledger (delivery.Ledger): one item per (issue,
+// batch), sort key "batch#<n>", holding the claim (claim, owner,
+// leaseUntil, hash, pending, attempts) and the recipients' outcomes as two
+// string sets: `sent` of "<subscriber ID> <SES message ID>" and `failed` of
+// "<subscriber ID> <reason>". Sets make a Record idempotent and
+// commutative: writing the same outcome twice changes nothing, and a late
+// writer cannot erase an earlier one. See the delivery package
+// documentation for the protocol and its races.
 type Ledger struct {
 	api   LedgerAPI
 	table string
@@ -67,12 +53,13 @@ func claimItemKey(k delivery.BatchKey) map[string]types.AttributeValue {
 	return ledgerKey(k.Issue, claimPrefix+strconv.Itoa(k.Batch))
 }
 
-// Claim takes batch k with one conditional UpdateItem: no claim yet, an
-// open one, a held one whose lease ran out, or one done for other
-// recipients (a re-formed batch). When refused, one consistent GetItem says
-// whether it is done or in flight.
-func (l *Ledger) Claim(ctx context.Context, k delivery.BatchKey, owner string, pending int, now time.Time, lease time.Duration) (delivery.ClaimState, error) {
-	_, err := l.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+// Claim takes batch k with one conditional UpdateItem: no item yet, an open
+// one, a held one whose lease ran out, or one done for other recipients.
+// The same call returns the item as it was: its outcome sets on success,
+// or, when refused, whether it is done or in flight (a consistent GetItem
+// stands in when the error carries no item).
+func (l *Ledger) Claim(ctx context.Context, k delivery.BatchKey, owner string, pending int, now time.Time, lease time.Duration) (delivery.ClaimState, map[string]delivery.ClaimState, error) {
+	out, err := l.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(l.table),
 		Key:       claimItemKey(k),
 		UpdateExpression: aws.String("SET #c = :held, #o = :owner, leaseUntil = :until, claimedAt = :now, " +
@@ -91,198 +78,158 @@ func (l *Ledger) Claim(ctx context.Context, k delivery.BatchKey, owner string, p
 			":pending": number(pending),
 			":one":     number(1),
 		},
+		ReturnValues:                        types.ReturnValueAllOld,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	err = classify(fmt.Sprintf("claim issue %d batch %d", k.Issue, k.Batch), err)
-	if gazette.KindOf(err) != gazette.KindConflict {
-		return delivery.Claimed, err
+	if err == nil {
+		return delivery.Claimed, recorded(out.Attributes), nil
 	}
-	out, err := l.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(l.table), Key: claimItemKey(k), ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return 0, classify(fmt.Sprintf("read claim of issue %d batch %d", k.Issue, k.Batch), err)
+	var refused *types.ConditionalCheckFailedException
+	if !errors.As(err, &refused) {
+		return 0, nil, classify(fmt.Sprintf("claim issue %d batch %d", k.Issue, k.Batch), err)
 	}
-	c, _ := out.Item["claim"].(*types.AttributeValueMemberS)
-	h, _ := out.Item["hash"].(*types.AttributeValueMemberS)
-	switch {
-	case c == nil:
-		// Changed under us (released a moment ago): the redelivery retries.
-		return delivery.InFlight, nil
-	case c.Value == claimDone && h != nil && h.Value == k.Hash:
-		return delivery.Done, nil
-	}
-	return delivery.InFlight, nil
-}
-
-// Release ends owner's claim on k (conditional on the owner: a successor's
-// claim is left alone): done, or open with pending recipients left.
-func (l *Ledger) Release(ctx context.Context, k delivery.BatchKey, owner string, done bool, pending int, reason string) error {
-	state := claimOpen
-	if done {
-		state = claimDone
-	}
-	_, err := l.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                aws.String(l.table),
-		Key:                      claimItemKey(k),
-		UpdateExpression:         aws.String("SET #c = :state, pending = :pending, lastError = :reason REMOVE #o, leaseUntil"),
-		ConditionExpression:      aws.String("#c = :held AND #o = :owner"),
-		ExpressionAttributeNames: map[string]string{"#c": "claim", "#o": "owner"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":state":   &types.AttributeValueMemberS{Value: state},
-			":held":    &types.AttributeValueMemberS{Value: claimHeld},
-			":owner":   &types.AttributeValueMemberS{Value: owner},
-			":pending": number(pending),
-			":reason":  &types.AttributeValueMemberS{Value: reason},
-		},
-	})
-	return classify(fmt.Sprintf("release issue %d batch %d (%s)", k.Issue, k.Batch, state), err)
-}
-
-// Lookup reads the recipients' records with BatchGetItem (consistent, 100
-// keys a call), retrying unprocessed keys.
-func (l *Ledger) Lookup(ctx context.Context, issue int, recipients []string) (map[string]delivery.ClaimState, error) {
-	out := map[string]delivery.ClaimState{}
-	seen := make(map[string]bool, len(recipients))
-	var keys []map[string]types.AttributeValue
-	for _, r := range recipients {
-		if !seen[r] { // BatchGetItem refuses duplicate keys
-			seen[r] = true
-			keys = append(keys, ledgerKey(issue, r))
-		}
-	}
-	for start := 0; start < len(keys); start += maxBatchGet {
-		req := map[string]types.KeysAndAttributes{l.table: {
-			Keys: keys[start:min(len(keys), start+maxBatchGet)], ConsistentRead: aws.Bool(true),
-			ProjectionExpression:     aws.String("recipient, #s"),
-			ExpressionAttributeNames: map[string]string{"#s": "state"},
-		}}
-		for attempt := 0; len(req) > 0; attempt++ {
-			if attempt > batchRetries {
-				return nil, gazette.Errorf(gazette.KindThrottled, "dynamodb",
-					"look up %d recipients of issue %d: keys still unprocessed after %d attempts", len(recipients), issue, attempt)
-			}
-			if attempt > 0 {
-				if err := sleep(ctx, batchBackoff<<(attempt-1)); err != nil {
-					return nil, err
-				}
-			}
-			res, err := l.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
-			if err != nil {
-				return nil, classify(fmt.Sprintf("look up %d recipients of issue %d", len(recipients), issue), err)
-			}
-			for _, item := range res.Responses[l.table] {
-				r, _ := item["recipient"].(*types.AttributeValueMemberS)
-				s, _ := item["state"].(*types.AttributeValueMemberS)
-				if r == nil || s == nil {
-					continue
-				}
-				switch s.Value {
-				case ledgerSent:
-					out[r.Value] = delivery.Sent
-				case ledgerFailed:
-					out[r.Value] = delivery.Failed
-				}
-			}
-			req = res.UnprocessedKeys
-		}
-	}
-	return out, nil
-}
-
-// Record writes the outcomes with BatchWriteItem (25 a call), retrying
-// unprocessed items. On an error it returns a *delivery.RecordError naming
-// every recipient whose record may not be written.
-func (l *Ledger) Record(ctx context.Context, issue int, rs []delivery.Record) error {
-	// BatchWriteItem refuses two requests for one key: the last outcome wins.
-	last := make(map[string]int, len(rs))
-	for i, r := range rs {
-		last[r.Recipient] = i
-	}
-	var reqs []types.WriteRequest
-	var ids []string
-	for i, r := range rs {
-		if last[r.Recipient] != i {
-			continue
-		}
-		item := ledgerKey(issue, r.Recipient)
-		item["batch"] = number(r.Batch)
-		switch r.State {
-		case delivery.Sent:
-			item["state"] = &types.AttributeValueMemberS{Value: ledgerSent}
-			item["messageId"] = &types.AttributeValueMemberS{Value: r.MessageID}
-			item["sentAt"] = &types.AttributeValueMemberS{Value: r.At.UTC().Format(time.RFC3339Nano)}
-		case delivery.Failed:
-			item["state"] = &types.AttributeValueMemberS{Value: ledgerFailed}
-			item["lastError"] = &types.AttributeValueMemberS{Value: r.Reason}
-		default:
-			return fmt.Errorf("ledger issue %d recipient %s: cannot record state %d", issue, r.Recipient, r.State)
-		}
-		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
-		ids = append(ids, r.Recipient)
-	}
-	var unwritten []string
-	var firstErr error
-	for start := 0; start < len(reqs); start += maxBatchWrite {
-		end := min(len(reqs), start+maxBatchWrite)
-		left, err := l.write(ctx, reqs[start:end])
-		if err == nil {
-			continue
-		}
-		if firstErr == nil {
-			firstErr = err
-		}
-		if left == nil { // the call failed: any of its items may be unwritten
-			unwritten = append(unwritten, ids[start:end]...)
-			continue
-		}
-		for _, w := range left {
-			if r, ok := w.PutRequest.Item["recipient"].(*types.AttributeValueMemberS); ok {
-				unwritten = append(unwritten, r.Value)
-			}
-		}
-	}
-	if firstErr != nil {
-		return &delivery.RecordError{Unwritten: unwritten,
-			Err: classify(fmt.Sprintf("record %d outcomes of issue %d", len(reqs), issue), firstErr)}
-	}
-	return nil
-}
-
-// write sends one BatchWriteItem of ≤ 25 requests and retries what DynamoDB
-// leaves unprocessed. On an error it returns the requests still unwritten,
-// or nil when the call itself failed.
-func (l *Ledger) write(ctx context.Context, reqs []types.WriteRequest) ([]types.WriteRequest, error) {
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			if err := sleep(ctx, batchBackoff<<(attempt-1)); err != nil {
-				return reqs, err
-			}
-		}
-		out, err := l.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
-			RequestItems: map[string][]types.WriteRequest{l.table: reqs},
+	item := refused.Item
+	if item == nil {
+		got, err := l.api.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName: aws.String(l.table), Key: claimItemKey(k), ConsistentRead: aws.Bool(true),
 		})
 		if err != nil {
-			return nil, err
+			return 0, nil, classify(fmt.Sprintf("read claim of issue %d batch %d", k.Issue, k.Batch), err)
 		}
-		reqs = out.UnprocessedItems[l.table]
-		if len(reqs) == 0 {
-			return nil, nil
-		}
-		if attempt >= batchRetries {
-			return reqs, errors.New("items still unprocessed after retries")
-		}
+		item = got.Item
 	}
+	c, _ := item["claim"].(*types.AttributeValueMemberS)
+	h, _ := item["hash"].(*types.AttributeValueMemberS)
+	if c != nil && c.Value == claimDone && h != nil && h.Value == k.Hash {
+		return delivery.Done, nil, nil
+	}
+	// Held by a live invocation, or changed under us a moment ago: the
+	// redelivery tries again.
+	return delivery.InFlight, nil, nil
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
+// recorded reads a batch item's outcome sets.
+func recorded(item map[string]types.AttributeValue) map[string]delivery.ClaimState {
+	known := map[string]delivery.ClaimState{}
+	for attr, st := range map[string]delivery.ClaimState{"failed": delivery.Failed, "sent": delivery.Sent} {
+		set, _ := item[attr].(*types.AttributeValueMemberSS)
+		if set == nil {
+			continue
+		}
+		for _, e := range set.Value {
+			id, _, _ := strings.Cut(e, " ")
+			// "sent" wins over "failed": SES accepted it at some point.
+			if known[id] != delivery.Sent {
+				known[id] = st
+			}
+		}
 	}
+	return known
+}
+
+// Record adds rs to batch k's outcome sets with one UpdateItem, conditional
+// on owner holding the claim, and with rel.End ends the claim in the same
+// write. When owner lost the claim the outcomes are added unconditionally
+// (they are facts the successor must see) and the error is
+// gazette.KindConflict.
+func (l *Ledger) Record(ctx context.Context, k delivery.BatchKey, owner string, rs []delivery.Record, rel delivery.Release) error {
+	op := fmt.Sprintf("record %d outcomes of issue %d batch %d", len(rs), k.Issue, k.Batch)
+	adds, values, err := outcomeSets(rs)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	names := map[string]string{"#c": "claim", "#o": "owner"}
+	values[":held"] = &types.AttributeValueMemberS{Value: claimHeld}
+	values[":owner"] = &types.AttributeValueMemberS{Value: owner}
+	expr := ""
+	if rel.End {
+		state := claimOpen
+		if rel.Done {
+			state = claimDone
+		}
+		values[":state"] = &types.AttributeValueMemberS{Value: state}
+		values[":pending"] = number(rel.Pending)
+		values[":reason"] = &types.AttributeValueMemberS{Value: rel.Reason}
+		expr = "SET #c = :state, pending = :pending, lastError = :reason REMOVE #o, leaseUntil"
+	}
+	if adds != "" {
+		expr = strings.TrimSpace(expr + " " + adds)
+	}
+	if expr == "" {
+		return nil // nothing to write: no outcomes, claim kept
+	}
+	_, err = l.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(l.table),
+		Key:                       claimItemKey(k),
+		UpdateExpression:          aws.String(expr),
+		ConditionExpression:       aws.String("#c = :held AND #o = :owner"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	})
+	var refused *types.ConditionalCheckFailedException
+	if !errors.As(err, &refused) {
+		return classify(op, err)
+	}
+	if adds != "" {
+		setValues, _ := outcomeValues(values)
+		if _, err := l.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(l.table), Key: claimItemKey(k),
+			UpdateExpression: aws.String(adds), ExpressionAttributeValues: setValues,
+		}); err != nil {
+			return classify(op+" (claim lost)", err)
+		}
+	}
+	return gazette.Errorf(gazette.KindConflict, "claim_lost", "%s: claim no longer held by %s; outcomes recorded", op, owner)
+}
+
+// outcomeSets turns rs into an "ADD sent :sent, failed :failed" clause and
+// its values (empty sets are not allowed, so a set without members is left
+// out).
+func outcomeSets(rs []delivery.Record) (string, map[string]types.AttributeValue, error) {
+	var sent, failed []string
+	seen := make(map[string]bool, len(rs))
+	for _, r := range rs {
+		var e string
+		switch r.State {
+		case delivery.Sent:
+			e = r.Recipient + " " + r.MessageID
+			sent = append(sent, e)
+		case delivery.Failed:
+			e = r.Recipient + " " + r.Reason
+			failed = append(failed, e)
+		default:
+			return "", nil, fmt.Errorf("recipient %s: cannot record state %d", r.Recipient, r.State)
+		}
+		if seen[e] {
+			return "", nil, fmt.Errorf("recipient %s: outcome given twice", r.Recipient)
+		}
+		seen[e] = true
+	}
+	values := map[string]types.AttributeValue{}
+	var parts []string
+	if len(sent) > 0 {
+		values[":sent"] = &types.AttributeValueMemberSS{Value: sent}
+		parts = append(parts, "sent :sent")
+	}
+	if len(failed) > 0 {
+		values[":failed"] = &types.AttributeValueMemberSS{Value: failed}
+		parts = append(parts, "failed :failed")
+	}
+	if len(parts) == 0 {
+		return "", values, nil
+	}
+	return "ADD " + strings.Join(parts, ", "), values, nil
+}
+
+// outcomeValues keeps only the outcome sets of values.
+func outcomeValues(values map[string]types.AttributeValue) (map[string]types.AttributeValue, bool) {
+	out := map[string]types.AttributeValue{}
+	for _, k := range []string{":sent", ":failed"} {
+		if v, ok := values[k]; ok {
+			out[k] = v
+		}
+	}
+	return out, len(out) > 0
 }
 
 func ledgerKey(issue int, recipient string) map[string]types.AttributeValue {
@@ -301,18 +248,18 @@ type LedgerQueryAPI interface {
 	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 }
 
-// LedgerCounts counts issue's recipients by ledger state (sent, failed, …),
-// and, from the batch claims, the recipients of batches held by a running
-// send ("claimed", at most: some may be recorded already) and of batches
+// LedgerCounts counts issue's recipients by outcome (sent, failed) from
+// its batch items, and the recipients of batches held by a running send
+// ("claimed", at most: some may be recorded already) and of batches
 // released with recipients to retry ("retry"), page by page.
 func LedgerCounts(ctx context.Context, api LedgerQueryAPI, table string, issue int) (map[string]int, error) {
 	counts := map[string]int{}
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(table),
-		KeyConditionExpression:    aws.String("#i = :i"),
-		ProjectionExpression:      aws.String("#s, #c, pending"),
-		ExpressionAttributeNames:  map[string]string{"#i": "issue", "#s": "state", "#c": "claim"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":i": number(issue)},
+		KeyConditionExpression:    aws.String("#i = :i AND begins_with(#r, :batch)"),
+		ProjectionExpression:      aws.String("#c, pending, sent, failed"),
+		ExpressionAttributeNames:  map[string]string{"#i": "issue", "#r": "recipient", "#c": "claim"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":i": number(issue), ":batch": &types.AttributeValueMemberS{Value: claimPrefix}},
 		ConsistentRead:            aws.Bool(true),
 	}
 	for {
@@ -321,8 +268,12 @@ func LedgerCounts(ctx context.Context, api LedgerQueryAPI, table string, issue i
 			return nil, classify(fmt.Sprintf("query ledger of issue %d", issue), err)
 		}
 		for _, item := range out.Items {
-			if s, _ := item["state"].(*types.AttributeValueMemberS); s != nil {
-				counts[s.Value]++
+			for _, st := range recorded(item) {
+				if st == delivery.Sent {
+					counts["sent"]++
+				} else {
+					counts["failed"]++
+				}
 			}
 			c, _ := item["claim"].(*types.AttributeValueMemberS)
 			p, _ := item["pending"].(*types.AttributeValueMemberN)

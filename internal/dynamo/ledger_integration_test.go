@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -11,9 +12,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/gazette-news/gazette/internal/delivery"
+	"github.com/gazette-news/gazette/internal/gazette"
 )
 
-// TestIntegrationLedger runs the batch ledger's expressions and batch calls
+// TestIntegrationLedger runs the batch ledger's conditional writes and outcome sets
 // against the emulator, on a table with the template's key schema.
 func TestIntegrationLedger(t *testing.T) {
 	ctx := context.Background()
@@ -39,76 +41,74 @@ func TestIntegrationLedger(t *testing.T) {
 	l := NewLedger(api, table)
 	now := time.Now()
 	k := delivery.BatchKey{Issue: 5, Batch: 1, Hash: "h1"}
-	claim := func(k delivery.BatchKey, owner string, at time.Time) delivery.ClaimState {
+	claim := func(k delivery.BatchKey, owner string, at time.Time) (delivery.ClaimState, map[string]delivery.ClaimState) {
 		t.Helper()
-		st, err := l.Claim(ctx, k, owner, 60, at, time.Minute)
+		st, known, err := l.Claim(ctx, k, owner, 60, at, time.Minute)
 		if err != nil {
 			t.Fatalf("claim %v by %s: %v", k, owner, err)
 		}
-		return st
+		return st, known
 	}
-	if st := claim(k, "a", now); st != delivery.Claimed {
-		t.Fatalf("first claim = %v", st)
+	if st, known := claim(k, "a", now); st != delivery.Claimed || len(known) != 0 {
+		t.Fatalf("first claim = %v, %v", st, known)
 	}
-	if st := claim(k, "b", now); st != delivery.InFlight {
+	if st, _ := claim(k, "b", now); st != delivery.InFlight {
 		t.Errorf("claim while held = %v, want InFlight", st)
 	}
-	if err := l.Release(ctx, k, "b", true, 0, ""); err == nil {
-		t.Error("release by a non-owner succeeded")
-	}
-	// a's lease runs out; b takes over; a's late release leaves b's claim.
-	if st := claim(k, "b", now.Add(2*time.Minute)); st != delivery.Claimed {
-		t.Errorf("claim after the lease = %v, want Claimed", st)
-	}
-	if err := l.Release(ctx, k, "a", true, 0, ""); err == nil {
-		t.Error("release by the expired owner succeeded")
-	}
-
 	var rs []delivery.Record
-	var ids []string
 	for i := range 60 {
 		id := fmt.Sprintf("sub%02d", i)
-		ids = append(ids, id)
-		r := delivery.Record{Recipient: id, State: delivery.Sent, MessageID: "m" + id, At: now, Batch: 1}
+		r := delivery.Record{Recipient: id, State: delivery.Sent, MessageID: "m" + id}
 		if i == 7 {
-			r = delivery.Record{Recipient: id, State: delivery.Failed, Reason: "MessageRejected", Batch: 1}
+			r = delivery.Record{Recipient: id, State: delivery.Failed, Reason: "MessageRejected"}
 		}
 		rs = append(rs, r)
 	}
-	if err := l.Record(ctx, 5, rs[:50]); err != nil {
-		t.Fatal(err)
+	// a's lease runs out; b takes over; a's late Record still writes its
+	// outcomes but leaves b's claim alone.
+	if st, _ := claim(k, "b", now.Add(2*time.Minute)); st != delivery.Claimed {
+		t.Errorf("claim after the lease = %v, want Claimed", st)
 	}
-	got, err := l.Lookup(ctx, 5, ids)
-	if err != nil {
-		t.Fatal(err)
+	err := l.Record(ctx, k, "a", rs[:10], delivery.Release{End: true, Done: true})
+	if gazette.KindOf(err) != gazette.KindConflict {
+		t.Errorf("record by the expired owner = %v, want a conflict", err)
 	}
-	if len(got) != 50 || got["sub00"] != delivery.Sent || got["sub07"] != delivery.Failed {
-		t.Errorf("lookup: %d known (want 50), sub00 %v, sub07 %v", len(got), got["sub00"], got["sub07"])
+	if st, _ := claim(k, "c", now.Add(2*time.Minute)); st != delivery.InFlight {
+		t.Errorf("claim after the expired owner's record = %v, want InFlight (b still holds it)", st)
 	}
-	if err := l.Release(ctx, k, "b", false, 10, "throttled"); err != nil {
+	if err := l.Record(ctx, k, "b", rs[10:50], delivery.Release{}); err != nil {
+		t.Fatalf("record a chunk: %v", err)
+	}
+	if err := l.Record(ctx, k, "b", nil, delivery.Release{End: true, Pending: 10, Reason: "throttled"}); err != nil {
 		t.Fatalf("release open: %v", err)
 	}
-	if st := claim(k, "c", now.Add(2*time.Minute)); st != delivery.Claimed {
-		t.Errorf("claim of an open batch = %v, want Claimed", st)
+	// The next delivery learns all 50 outcomes from its claim.
+	st, known := claim(k, "c", now.Add(2*time.Minute))
+	if st != delivery.Claimed || len(known) != 50 || known["sub00"] != delivery.Sent || known["sub07"] != delivery.Failed {
+		t.Errorf("claim of an open batch = %v with %d known (want 50), sub00 %v, sub07 %v", st, len(known), known["sub00"], known["sub07"])
 	}
-	if err := l.Record(ctx, 5, rs[50:]); err != nil {
+	if err := l.Record(ctx, k, "c", rs[50:], delivery.Release{End: true, Done: true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Release(ctx, k, "c", true, 0, ""); err != nil {
-		t.Fatalf("release done: %v", err)
-	}
-	if st := claim(k, "d", now.Add(3*time.Minute)); st != delivery.Done {
+	if st, _ := claim(k, "d", now.Add(3*time.Minute)); st != delivery.Done {
 		t.Errorf("claim of a done batch = %v, want Done", st)
-	}
-	// Re-formed under the same number: other recipients, another hash.
-	if st := claim(delivery.BatchKey{Issue: 5, Batch: 1, Hash: "h2"}, "e", now.Add(3*time.Minute)); st != delivery.Claimed {
-		t.Errorf("claim of a re-formed batch = %v, want Claimed", st)
 	}
 	counts, err := LedgerCounts(ctx, api, table, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if counts["sent"] != 59 || counts["failed"] != 1 || counts["claimed"] != 60 {
-		t.Errorf("counts = %v, want 59 sent, 1 failed, 60 claimed", counts)
+	if want := map[string]int{"sent": 59, "failed": 1}; !maps.Equal(counts, want) {
+		t.Errorf("counts = %v, want %v", counts, want)
+	}
+	// Re-formed under the same number: other recipients, another hash.
+	if st, known := claim(delivery.BatchKey{Issue: 5, Batch: 1, Hash: "h2"}, "e", now.Add(3*time.Minute)); st != delivery.Claimed || len(known) != 60 {
+		t.Errorf("claim of a re-formed batch = %v with %d known, want Claimed with 60", st, len(known))
+	}
+	counts, err = LedgerCounts(ctx, api, table, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts["claimed"] != 60 {
+		t.Errorf("counts = %v, want 60 claimed", counts)
 	}
 }

@@ -2,175 +2,213 @@ package dynamo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gazette-news/gazette/internal/delivery"
+	"github.com/gazette-news/gazette/internal/gazette"
 )
 
-// fakeLedgerAPI serves the batch calls from a map keyed by recipient.
-// leaveUnprocessed leaves the first k requests of each call unprocessed
-// that many times; failWrite fails the nth BatchWriteItem call (1-based).
+// fakeLedgerAPI records UpdateItem and GetItem calls; refuse answers the
+// first n UpdateItem calls with ConditionalCheckFailedException carrying
+// refusedItem, and get is what GetItem returns.
 type fakeLedgerAPI struct {
 	LedgerAPI
-	items            map[string]map[string]types.AttributeValue
-	writeSizes       []int
-	getSizes         []int
-	leaveUnprocessed int
-	rounds           int
-	failWrite        int
-	writes           int
+	updates     []*dynamodb.UpdateItemInput
+	gets        int
+	refuse      int
+	refusedItem map[string]types.AttributeValue
+	old         map[string]types.AttributeValue // ALL_OLD on success
+	get         map[string]types.AttributeValue
 }
 
-func recipientOf(item map[string]types.AttributeValue) string {
-	return item["recipient"].(*types.AttributeValueMemberS).Value
+func (f *fakeLedgerAPI) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	f.updates = append(f.updates, in)
+	if f.refuse > 0 {
+		f.refuse--
+		return nil, &types.ConditionalCheckFailedException{Message: aws.String("The conditional request failed"), Item: f.refusedItem}
+	}
+	return &dynamodb.UpdateItemOutput{Attributes: f.old}, nil
 }
 
-func (f *fakeLedgerAPI) BatchWriteItem(_ context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
-	f.writes++
-	if f.writes == f.failWrite {
-		return nil, errors.New("connection reset")
-	}
-	out := &dynamodb.BatchWriteItemOutput{UnprocessedItems: map[string][]types.WriteRequest{}}
-	for table, reqs := range in.RequestItems {
-		if len(reqs) > maxBatchWrite {
-			return nil, fmt.Errorf("ValidationException: %d requests", len(reqs))
-		}
-		f.writeSizes = append(f.writeSizes, len(reqs))
-		seen := map[string]bool{}
-		for i, r := range reqs {
-			id := recipientOf(r.PutRequest.Item)
-			if seen[id] {
-				return nil, errors.New("ValidationException: duplicate key")
-			}
-			seen[id] = true
-			if i < f.leaveUnprocessed && f.rounds > 0 {
-				out.UnprocessedItems[table] = append(out.UnprocessedItems[table], r)
-				continue
-			}
-			f.items[id] = r.PutRequest.Item
-		}
-	}
-	if len(out.UnprocessedItems) > 0 {
-		f.rounds--
-	}
-	return out, nil
+func (f *fakeLedgerAPI) GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	f.gets++
+	return &dynamodb.GetItemOutput{Item: f.get}, nil
 }
 
-func (f *fakeLedgerAPI) BatchGetItem(_ context.Context, in *dynamodb.BatchGetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
-	out := &dynamodb.BatchGetItemOutput{Responses: map[string][]map[string]types.AttributeValue{}, UnprocessedKeys: map[string]types.KeysAndAttributes{}}
-	for table, ka := range in.RequestItems {
-		f.getSizes = append(f.getSizes, len(ka.Keys))
-		var left []map[string]types.AttributeValue
-		for i, k := range ka.Keys {
-			if i < f.leaveUnprocessed && f.rounds > 0 {
-				left = append(left, k)
-				continue
-			}
-			if item, ok := f.items[recipientOf(k)]; ok {
-				out.Responses[table] = append(out.Responses[table], item)
-			}
-		}
-		if left != nil {
-			out.UnprocessedKeys[table] = types.KeysAndAttributes{Keys: left, ConsistentRead: ka.ConsistentRead}
-			f.rounds--
-		}
-	}
-	return out, nil
-}
+func ss(v ...string) *types.AttributeValueMemberSS { return &types.AttributeValueMemberSS{Value: v} }
+func str(v string) *types.AttributeValueMemberS    { return &types.AttributeValueMemberS{Value: v} }
 
-func records(n int) []delivery.Record {
-	var rs []delivery.Record
-	for i := range n {
-		rs = append(rs, delivery.Record{Recipient: fmt.Sprintf("r%02d", i), State: delivery.Sent, MessageID: fmt.Sprint("m", i), At: time.Unix(0, 0)})
-	}
-	return rs
-}
-
-func TestLedgerRecordAndLookup(t *testing.T) {
-	batchBackoff = time.Microsecond
+func TestLedgerClaim(t *testing.T) {
+	k := delivery.BatchKey{Issue: 3, Batch: 2, Hash: "h1"}
 	tests := []struct {
-		name             string
-		n                int
-		leaveUnprocessed int
-		rounds           int
-		wantWrites       []int
+		name      string
+		api       *fakeLedgerAPI
+		want      delivery.ClaimState
+		wantKnown map[string]delivery.ClaimState
+		wantGets  int
 	}{
-		{name: "50 outcomes in two calls of 25", n: 50, wantWrites: []int{25, 25}},
-		{name: "unprocessed items are sent again", n: 30, leaveUnprocessed: 3, rounds: 2, wantWrites: []int{25, 3, 3, 5}},
+		{name: "fresh batch", api: &fakeLedgerAPI{}, want: delivery.Claimed, wantKnown: map[string]delivery.ClaimState{}},
+		{
+			name: "open batch returns what earlier deliveries recorded",
+			api: &fakeLedgerAPI{old: map[string]types.AttributeValue{
+				"claim": str("open"), "sent": ss("a m1", "b m2"), "failed": ss("c MessageRejected", "b rejected once"),
+			}},
+			want:      delivery.Claimed,
+			wantKnown: map[string]delivery.ClaimState{"a": delivery.Sent, "b": delivery.Sent, "c": delivery.Failed},
+		},
+		{
+			name: "done for these recipients, from the refusal's item",
+			api:  &fakeLedgerAPI{refuse: 1, refusedItem: map[string]types.AttributeValue{"claim": str("done"), "hash": str("h1")}},
+			want: delivery.Done,
+		},
+		{
+			name: "held elsewhere, from the refusal's item",
+			api:  &fakeLedgerAPI{refuse: 1, refusedItem: map[string]types.AttributeValue{"claim": str("held"), "hash": str("h1")}},
+			want: delivery.InFlight,
+		},
+		{
+			name:     "refusal without its item reads the claim",
+			api:      &fakeLedgerAPI{refuse: 1, get: map[string]types.AttributeValue{"claim": str("done"), "hash": str("h1")}},
+			want:     delivery.Done,
+			wantGets: 1,
+		},
+		{
+			name:     "gone by the time it is read: in flight, try again",
+			api:      &fakeLedgerAPI{refuse: 1},
+			want:     delivery.InFlight,
+			wantGets: 1,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			api := &fakeLedgerAPI{items: map[string]map[string]types.AttributeValue{}, leaveUnprocessed: tt.leaveUnprocessed, rounds: tt.rounds}
-			l := NewLedger(api, "ledger")
-			rs := records(tt.n)
-			rs[1].State, rs[1].Reason = delivery.Failed, "MessageRejected"
-			if err := l.Record(context.Background(), 3, rs); err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.wantWrites, api.writeSizes); diff != "" {
-				t.Errorf("BatchWriteItem sizes (-want +got):\n%s", diff)
-			}
-			api.rounds = tt.rounds
-			ids := []string{"r00", "r01", "r00", "nobody"}
-			for _, r := range rs {
-				ids = append(ids, r.Recipient)
-			}
-			got, err := l.Lookup(context.Background(), 3, ids)
+			st, known, err := NewLedger(tt.api, "ledger").Claim(context.Background(), k, "me", 50, time.Unix(100, 0), time.Minute)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(got) != tt.n || got["r00"] != delivery.Sent || got["r01"] != delivery.Failed {
-				t.Errorf("Lookup: %d known, r00 %v, r01 %v", len(got), got["r00"], got["r01"])
+			if st != tt.want {
+				t.Errorf("state = %v, want %v", st, tt.want)
 			}
-			if _, ok := got["nobody"]; ok {
-				t.Error("Lookup knows a recipient without a record")
+			if diff := cmp.Diff(tt.wantKnown, known); diff != "" {
+				t.Errorf("known (-want +got):\n%s", diff)
+			}
+			if tt.api.gets != tt.wantGets {
+				t.Errorf("%d GetItem calls, want %d", tt.api.gets, tt.wantGets)
+			}
+			in := tt.api.updates[0]
+			if in.ReturnValues != types.ReturnValueAllOld || in.ReturnValuesOnConditionCheckFailure != types.ReturnValuesOnConditionCheckFailureAllOld {
+				t.Errorf("claim does not ask for the old item: %v / %v", in.ReturnValues, in.ReturnValuesOnConditionCheckFailure)
+			}
+			if got := in.Key["recipient"].(*types.AttributeValueMemberS).Value; got != "batch#2" {
+				t.Errorf("claim key = %q, want batch#2", got)
 			}
 		})
 	}
 }
 
-// TestLedgerRecordReportsUnwritten: a failed call's items and items still
-// unprocessed after the retries are named, the rest are written.
-func TestLedgerRecordReportsUnwritten(t *testing.T) {
-	batchBackoff = time.Microsecond
-	api := &fakeLedgerAPI{items: map[string]map[string]types.AttributeValue{}, failWrite: 2}
-	l := NewLedger(api, "ledger")
-	err := l.Record(context.Background(), 3, records(30))
-	var re *delivery.RecordError
-	if !errors.As(err, &re) {
-		t.Fatalf("Record() = %v, want a *delivery.RecordError", err)
+func TestLedgerRecord(t *testing.T) {
+	k := delivery.BatchKey{Issue: 3, Batch: 2, Hash: "h1"}
+	outcomes := []delivery.Record{
+		{Recipient: "a", State: delivery.Sent, MessageID: "m1"},
+		{Recipient: "b", State: delivery.Failed, Reason: "MessageRejected"},
+		{Recipient: "c", State: delivery.Sent, MessageID: "m3"},
 	}
-	var want []string
-	for _, r := range records(30)[25:] {
-		want = append(want, r.Recipient)
+	sentOnly := outcomes[:1]
+	tests := []struct {
+		name      string
+		rs        []delivery.Record
+		rel       delivery.Release
+		refuse    int
+		wantExprs []string
+		wantSent  []string
+		wantFail  []string
+		wantKind  gazette.Kind // of the error; KindUnknown with no error
+	}{
+		{name: "outcomes and release done in one write", rs: outcomes, rel: delivery.Release{End: true, Done: true},
+			wantExprs: []string{"SET #c = :state, pending = :pending, lastError = :reason REMOVE #o, leaseUntil ADD sent :sent, failed :failed"},
+			wantSent:  []string{"a m1", "c m3"}, wantFail: []string{"b MessageRejected"}},
+		{name: "outcomes of a chunk, claim kept", rs: sentOnly,
+			wantExprs: []string{"ADD sent :sent"}, wantSent: []string{"a m1"}},
+		{name: "release without outcomes", rel: delivery.Release{End: true, Pending: 3, Reason: "throttled"},
+			wantExprs: []string{"SET #c = :state, pending = :pending, lastError = :reason REMOVE #o, leaseUntil"}},
+		{name: "nothing to write makes no call"},
+		{name: "claim lost: the outcomes are written unconditionally", rs: outcomes, rel: delivery.Release{End: true, Done: true}, refuse: 1,
+			wantExprs: []string{
+				"SET #c = :state, pending = :pending, lastError = :reason REMOVE #o, leaseUntil ADD sent :sent, failed :failed",
+				"ADD sent :sent, failed :failed"},
+			wantSent: []string{"a m1", "c m3"}, wantFail: []string{"b MessageRejected"}, wantKind: gazette.KindConflict},
+		{name: "claim lost with nothing to record", rel: delivery.Release{End: true}, refuse: 1,
+			wantExprs: []string{"SET #c = :state, pending = :pending, lastError = :reason REMOVE #o, leaseUntil"},
+			wantKind:  gazette.KindConflict},
 	}
-	if diff := cmp.Diff(want, re.Unwritten); diff != "" {
-		t.Errorf("unwritten (-want +got):\n%s", diff)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := &fakeLedgerAPI{refuse: tt.refuse}
+			err := NewLedger(api, "ledger").Record(context.Background(), k, "me", tt.rs, tt.rel)
+			if got := gazette.KindOf(err); (err != nil) != (tt.wantKind != gazette.KindUnknown) || got != tt.wantKind {
+				t.Fatalf("Record() = %v (kind %s), want kind %s", err, got, tt.wantKind)
+			}
+			var exprs []string
+			for i, in := range api.updates {
+				exprs = append(exprs, aws.ToString(in.UpdateExpression))
+				conditional := in.ConditionExpression != nil
+				if conditional != (i == 0) {
+					t.Errorf("call %d conditional = %t; only the first (owner) write may be", i, conditional)
+				}
+				if got := setOf(in.ExpressionAttributeValues[":sent"]); !slices.Equal(got, tt.wantSent) {
+					t.Errorf("call %d sent = %v, want %v", i, got, tt.wantSent)
+				}
+				if got := setOf(in.ExpressionAttributeValues[":failed"]); !slices.Equal(got, tt.wantFail) {
+					t.Errorf("call %d failed = %v, want %v", i, got, tt.wantFail)
+				}
+			}
+			if diff := cmp.Diff(tt.wantExprs, exprs); diff != "" {
+				t.Errorf("update expressions (-want +got):\n%s", diff)
+			}
+		})
 	}
-	if len(api.items) != 25 {
-		t.Errorf("%d written, want 25", len(api.items))
-	}
+}
 
-	api = &fakeLedgerAPI{items: map[string]map[string]types.AttributeValue{}, leaveUnprocessed: 2, rounds: 1000}
-	err = NewLedger(api, "ledger").Record(context.Background(), 3, records(5))
-	if !errors.As(err, &re) || !slices.Equal(re.Unwritten, []string{"r00", "r01"}) {
-		t.Errorf("Record() = %v, want r00 and r01 unwritten", err)
+func setOf(v types.AttributeValue) []string {
+	if s, ok := v.(*types.AttributeValueMemberSS); ok {
+		return s.Value
+	}
+	return nil
+}
+
+// TestLedgerRecordRefusesBadOutcomes: a state other than Sent or Failed,
+// or one outcome given twice, is a programming error and writes nothing.
+func TestLedgerRecordRefusesBadOutcomes(t *testing.T) {
+	k := delivery.BatchKey{Issue: 3, Batch: 2}
+	for _, rs := range [][]delivery.Record{
+		{{Recipient: "a", State: delivery.InFlight}},
+		{{Recipient: "a", State: delivery.Sent, MessageID: "m"}, {Recipient: "a", State: delivery.Sent, MessageID: "m"}},
+	} {
+		api := &fakeLedgerAPI{}
+		if err := NewLedger(api, "ledger").Record(context.Background(), k, "me", rs, delivery.Release{End: true}); err == nil {
+			t.Errorf("Record(%v) = nil, want an error", rs)
+		}
+		if len(api.updates) != 0 {
+			t.Errorf("Record(%v) wrote %d times", rs, len(api.updates))
+		}
 	}
 }
 
 type fakeQuery struct {
 	pages [][]map[string]types.AttributeValue
+	ins   []*dynamodb.QueryInput
 }
 
 func (f *fakeQuery) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	f.ins = append(f.ins, in)
 	i := 0
 	if in.ExclusiveStartKey != nil {
 		i = 1
@@ -182,20 +220,36 @@ func (f *fakeQuery) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(
 	return out, nil
 }
 
-// TestLedgerCounts: recipients by state, plus the pending counts of held
-// (in flight) and open (to retry) batch claims; done claims count nothing.
+// TestLedgerCounts: recipients by outcome from the batch items' sets, plus
+// the pending counts of held (in flight) and open (to retry) batches; done
+// batches count no pending.
 func TestLedgerCounts(t *testing.T) {
-	s := func(v string) *types.AttributeValueMemberS { return &types.AttributeValueMemberS{Value: v} }
 	q := &fakeQuery{pages: [][]map[string]types.AttributeValue{
-		{{"state": s("sent")}, {"state": s("sent")}, {"state": s("failed")}, {"claim": s("held"), "pending": number(50)}},
-		{{"claim": s("open"), "pending": number(3)}, {"claim": s("done"), "pending": number(0)}, {"state": s("sent")}},
+		{
+			{"claim": str("done"), "pending": number(0), "sent": ss("a m1", "b m2"), "failed": ss("c bad")},
+			{"claim": str("held"), "pending": number(50)},
+		},
+		{
+			{"claim": str("open"), "pending": number(3), "sent": ss("d m4")},
+			{"claim": str("done"), "pending": number(0), "sent": ss("e m5"), "failed": ss("e rejected before")},
+		},
 	}}
 	got, err := LedgerCounts(context.Background(), q, "ledger", 3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{"sent": 3, "failed": 1, "claimed": 50, "retry": 3}
+	want := map[string]int{"sent": 4, "failed": 1, "claimed": 50, "retry": 3}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("counts (-want +got):\n%s", diff)
 	}
+	if kc := aws.ToString(q.ins[0].KeyConditionExpression); !strings.Contains(kc, "begins_with") {
+		t.Errorf("query %q reads more than the batch items", kc)
+	}
+}
+
+func ExampleLedger_Record() {
+	rs := []delivery.Record{{Recipient: "a1", State: delivery.Sent, MessageID: "0100-abc"}}
+	adds, values, _ := outcomeSets(rs)
+	fmt.Println(adds, setOf(values[":sent"]))
+	// Output: ADD sent :sent [a1 0100-abc]
 }

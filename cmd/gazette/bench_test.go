@@ -1,0 +1,77 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"testing"
+)
+
+func TestParseMemLimit(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{in: "192MiB", want: 192 << 20},
+		{in: "1GiB", want: 1 << 30},
+		{in: "4096", want: 4096},
+		{in: "10B", want: 10},
+		{in: "8KiB", want: 8 << 10},
+		{in: "MiB", wantErr: true},
+		{in: "-1MiB", wantErr: true},
+		{in: "12MB", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseMemLimit(tt.in)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("parseMemLimit(%q) = %d, %v; want %d, error %t", tt.in, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestApplySendBatchRuntime: the bench runs with the send-batch function's
+// GC settings from the template, and refuses settings it cannot read.
+func TestApplySendBatchRuntime(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	tests := []struct {
+		name    string
+		env     string
+		want    string
+		wantGC  int
+		wantErr bool
+	}{
+		{name: "both set", env: "GOGC: \"250\"\n          GOMEMLIMIT: 64MiB", want: "GOGC=250 GOMEMLIMIT=64MiB", wantGC: 250},
+		{name: "none set", env: "OTHER: x", want: "Go defaults", wantGC: 100},
+		{name: "bad GOGC", env: "GOGC: lots", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			debug.SetGCPercent(100)
+			path := filepath.Join(t.TempDir(), "template.yaml")
+			doc := "Resources:\n  SendBatchFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      Environment:\n        Variables:\n          " + tt.env + "\n"
+			if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			got, err := applySendBatchRuntime(path)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("applySendBatchRuntime() error = %v, want error %t", err, tt.wantErr)
+			}
+			if tt.wantErr {
+				return
+			}
+			if got != tt.want {
+				t.Errorf("applySendBatchRuntime() = %q, want %q", got, tt.want)
+			}
+			if gc := debug.SetGCPercent(100); gc != tt.wantGC {
+				t.Errorf("GOGC now %d, want %d", gc, tt.wantGC)
+			}
+		})
+	}
+	if _, err := applySendBatchRuntime("../../template.yaml"); err != nil {
+		t.Errorf("the project's template: %v", err)
+	}
+}
