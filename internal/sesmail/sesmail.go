@@ -111,9 +111,12 @@ type BulkEntry struct {
 
 // Bulk is one SendBulkEmail call: at most gazette.MaxBatchRecipients entries.
 type Bulk struct {
-	From             string
-	Template         string
-	DefaultData      map[string]string
+	From        string
+	Template    string
+	DefaultData map[string]string
+	// DefaultHeaders go on every entry's mail (the template's Headers):
+	// an entry's own Headers replace a default of the same name.
+	DefaultHeaders   []Header
 	ConfigurationSet string
 	Tags             map[string]string
 	Entries          []BulkEntry
@@ -137,6 +140,7 @@ func (c *Client) SendBulk(ctx context.Context, b Bulk) ([]BulkResult, error) {
 		FromEmailAddress: aws.String(b.From),
 		DefaultContent: &types.BulkEmailContent{Template: &types.Template{
 			TemplateName: aws.String(b.Template), TemplateData: aws.String(string(defaults)),
+			Headers: headers(b.DefaultHeaders),
 		}},
 		DefaultEmailTags: tags(b.Tags),
 	}
@@ -232,6 +236,9 @@ func classify(op string, err error) error {
 }
 
 func headers(hs []Header) []types.MessageHeader {
+	if len(hs) == 0 {
+		return nil // no empty list on the wire
+	}
 	out := make([]types.MessageHeader, 0, len(hs))
 	for _, h := range hs {
 		out = append(out, types.MessageHeader{Name: aws.String(h.Name), Value: aws.String(h.Value)})

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gazette-news/gazette/internal/delivery"
 	"github.com/gazette-news/gazette/internal/gazette"
 )
 
@@ -124,5 +125,72 @@ func TestPutTemplateCreatesOrUpdates(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"t1"}, f.updated); diff != "" {
 		t.Errorf("updated (-want +got):\n%s", diff)
+	}
+}
+
+// TestBulkSenderSharedHeaders: a header every message has with the same
+// value goes once as a template default; per-recipient ones stay per entry.
+func TestBulkSenderSharedHeaders(t *testing.T) {
+	post := delivery.Header{Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"}
+	unsub := func(id string) delivery.Header {
+		return delivery.Header{Name: "List-Unsubscribe", Value: "<https://x/u?t=" + id + ">"}
+	}
+	tests := []struct {
+		name        string
+		msgs        []delivery.Message
+		wantDefault []string
+		wantEntry   [][]string
+	}{
+		{
+			name: "shared one-click header hoisted",
+			msgs: []delivery.Message{
+				{To: "a@example.com", Headers: []delivery.Header{unsub("a"), post}},
+				{To: "b@example.com", Headers: []delivery.Header{unsub("b"), post}},
+			},
+			wantDefault: []string{"List-Unsubscribe-Post"},
+			wantEntry:   [][]string{{"List-Unsubscribe"}, {"List-Unsubscribe"}},
+		},
+		{
+			name:      "one message keeps all its headers",
+			msgs:      []delivery.Message{{To: "a@example.com", Headers: []delivery.Header{unsub("a"), post}}},
+			wantEntry: [][]string{{"List-Unsubscribe", "List-Unsubscribe-Post"}},
+		},
+		{
+			name: "a header one message lacks stays per entry",
+			msgs: []delivery.Message{
+				{To: "a@example.com", Headers: []delivery.Header{unsub("a"), post}},
+				{To: "b@example.com", Headers: []delivery.Header{unsub("b")}},
+			},
+			wantEntry: [][]string{{"List-Unsubscribe", "List-Unsubscribe-Post"}, {"List-Unsubscribe"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var results []types.BulkEmailEntryResult
+			for range tt.msgs {
+				results = append(results, types.BulkEmailEntryResult{Status: types.BulkEmailStatusSuccess, MessageId: aws.String("m")})
+			}
+			f := &fakeSES{bulkOut: &sesv2.SendBulkEmailOutput{BulkEmailEntryResults: results}}
+			if _, err := (BulkSender{Client: New(f), From: "news@example.com"}).SendBulk(context.Background(), "t", nil, tt.msgs); err != nil {
+				t.Fatal(err)
+			}
+			names := func(hs []types.MessageHeader) []string {
+				var out []string
+				for _, h := range hs {
+					out = append(out, aws.ToString(h.Name))
+				}
+				return out
+			}
+			if diff := cmp.Diff(tt.wantDefault, names(f.bulkIn.DefaultContent.Template.Headers)); diff != "" {
+				t.Errorf("default headers (-want +got):\n%s", diff)
+			}
+			var entries [][]string
+			for _, e := range f.bulkIn.BulkEmailEntries {
+				entries = append(entries, names(e.ReplacementHeaders))
+			}
+			if diff := cmp.Diff(tt.wantEntry, entries); diff != "" {
+				t.Errorf("entry headers (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
