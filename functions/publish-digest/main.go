@@ -27,7 +27,7 @@ func main() { boot.Start(setup) }
 
 func setup(ctx context.Context, log *slog.Logger) (any, error) {
 	env, err := boot.Env(os.Getenv, "ARTICLES_BUCKET", "ARTICLES_TABLE", "ISSUES_TABLE", "SUBSCRIBERS_TABLE",
-		"SEND_QUEUE_URL", "TEMPLATE_PREFIX", "ARCHIVE_BASE_URL")
+		"LEDGER_TABLE", "SEND_QUEUE_URL", "TEMPLATE_PREFIX", "ARCHIVE_BASE_URL")
 	if err != nil {
 		return nil, err
 	}
@@ -46,6 +46,7 @@ func setup(ctx context.Context, log *slog.Logger) (any, error) {
 		Templates:      sesmail.Templates{Client: sesmail.New(sesv2.NewFromConfig(cfg))},
 		Archive:        s3store.New(s3c, env["ARTICLES_BUCKET"]),
 		Queue:          sqsqueue.New(sqs.NewFromConfig(cfg), env["SEND_QUEUE_URL"]),
+		Plans:          dynamo.NewPlans(db, env["LEDGER_TABLE"]), // one item per issue in the ledger
 		TemplatePrefix: env["TEMPLATE_PREFIX"],
 		Brand: digest.Brand{
 			Name:          os.Getenv("PUBLISHER_NAME"),

@@ -3,6 +3,15 @@
 // web archive, and enqueues send batches of confirmed subscribers. Every step
 // is recorded in the issue's state, so a crashed or re-invoked run resumes
 // the unfinished issue instead of starting another or enqueueing twice.
+//
+// Every recipient is in exactly one batch number of an issue, which is what
+// lets the delivery ledger keep one record per batch instead of one per
+// recipient: subscribers are paged in ID order, so pages are disjoint ID
+// ranges, and a page's batches are fixed by its write-ahead plan (Plans)
+// before any of them is enqueued. A run resumed after a crash between
+// enqueueing a page and saving the issue's progress enqueues that page's
+// planned batches again, unchanged, even if subscribers joined or left in
+// between; two runs racing on one page enqueue the plan saved first.
 package publish
 
 import (
@@ -55,6 +64,52 @@ type Queue interface {
 	SendJSON(ctx context.Context, values []any) error
 }
 
+// Plans keeps the write-ahead plan of the page being enqueued: one plan per
+// issue, the latest page's, saved before any of the page's batches goes to
+// the queue. It is what makes a resumed run enqueue a page exactly as the
+// crashed run did, rather than re-list a page whose subscribers may have
+// changed and re-form it into different batches under the same numbers.
+type Plans interface {
+	// SavePlan stores p as the issue's plan, replacing the plan of an
+	// earlier page. If the plan stored is of the same page (same Cursor and
+	// FirstBatch) or of a later one (greater Listed), it keeps that one and
+	// returns a gazette.KindConflict error: another run planned the page
+	// first, and its batches may be on the queue already, or moved past it.
+	SavePlan(ctx context.Context, issue int, p Plan) error
+	// LoadPlan returns the issue's plan; ok is false when none was saved.
+	LoadPlan(ctx context.Context, issue int) (p Plan, ok bool, err error)
+}
+
+// Plan is one page's batches, saved before they are enqueued.
+type Plan struct {
+	// Cursor is the issue's subscriber cursor when the page was listed:
+	// where the page starts.
+	Cursor string `json:"cursor"`
+	// FirstBatch is the issue's batch count then; the page's batches are
+	// numbered FirstBatch+1, FirstBatch+2, ….
+	FirstBatch int `json:"firstBatch"`
+	// Listed is how many subscribers the issue had listed before the page
+	// (its Recipients + Unmatched then). It grows with every page that
+	// lists anyone, so it orders an issue's plans where the opaque cursors
+	// cannot: a run that fell behind must not replace a later page's plan.
+	Listed int `json:"listed"`
+	// Next is the cursor after the page; "" when it is the last page.
+	Next string `json:"next"`
+	// Recipients and Unmatched are what the page adds to the issue's counts.
+	Recipients int `json:"recipients"`
+	Unmatched  int `json:"unmatched"`
+	// Batches are the page's send batches, in batch number order.
+	Batches []gazette.SendBatch `json:"batches"`
+}
+
+// matches says whether p is the plan of the page that starts at st's
+// progress. Cursor and batch count together name one page of one issue: the
+// cursor only moves forward, and a plan of an earlier page (left by the last
+// page saved) starts at another cursor.
+func (p Plan) matches(st gazette.IssueState) bool {
+	return p.Cursor == st.Cursor && p.FirstBatch == st.Batches
+}
+
 // pageSize is how many subscribers one progress step covers: ten batches of
 // fifty, one SQS call per ten messages, one issue-state write per page.
 const pageSize = 10 * gazette.MaxBatchRecipients
@@ -70,6 +125,7 @@ type Service struct {
 	Links          digest.Links
 	Render         digest.Options
 	Queue          Queue
+	Plans          Plans
 	TemplatePrefix string // SES template name = prefix + issue number
 	Now            func() time.Time
 	Log            *slog.Logger
@@ -224,68 +280,133 @@ func (s *Service) render(ctx context.Context, st gazette.IssueState, issue gazet
 	return next, nil
 }
 
-// enqueue pages through confirmed subscribers and sends their batches. The
-// state is saved after each page; a crash between sending a page's batches
-// and saving sends that page again on resume, which the delivery ledger
-// makes harmless (nobody gets the issue twice).
+// enqueue pages through confirmed subscribers and sends their batches,
+// one page at a time: plan the page (list it, form its batches, store the
+// segment templates), save the plan, enqueue the plan's batches, then save
+// the issue's progress. The plan is saved before anything is enqueued, so
+// whatever a crashed run may have enqueued for a page is in its plan; the
+// resumed run finds that plan matching its progress and enqueues the same
+// batches again (same numbers, same recipients, which the delivery ledger
+// makes harmless) instead of re-listing the page. Every recipient is thus in
+// exactly one batch number of the issue: pages are disjoint ID ranges, and a
+// page's batches are fixed by its plan before any is enqueued.
 func (s *Service) enqueue(ctx context.Context, st gazette.IssueState, issue gazette.Issue) (gazette.IssueState, error) {
 	seg := segments{issue: issue, all: st.Template, templates: map[string]string{}}
+	// Loaded once: only the first page of a resumed run can have a plan
+	// saved; every later page is planned by this run.
+	saved, haveSaved, err := s.Plans.LoadPlan(ctx, st.Number)
+	if err != nil {
+		return st, fmt.Errorf("publish issue %d: plan: %w", st.Number, err)
+	}
 	for {
-		subs, next, err := s.Subscribers.ListConfirmed(ctx, st.Cursor, pageSize)
-		if err != nil {
-			return st, fmt.Errorf("publish issue %d: %w", st.Number, err)
+		var p Plan
+		if haveSaved && saved.matches(st) {
+			p = saved
+			seg.remember(p.Batches)
+			s.Log.InfoContext(ctx, "page plan reused", "issue", st.Number, "firstBatch", p.FirstBatch, "batches", len(p.Batches))
+		} else if p, err = s.plan(ctx, &seg, st); err != nil {
+			return st, err
 		}
-		// Group the page by segment, keeping first-seen order so batch
-		// numbers are stable for the same page.
-		groups := map[string][]gazette.Recipient{}
-		var order []string
-		unmatched := 0
-		for _, sub := range subs {
-			key, articles := seg.of(sub.Topics)
-			if key == "" {
-				unmatched++ // none of this issue's topics is one they chose
-				continue
-			}
-			if _, ok := groups[key]; !ok {
-				order = append(order, key)
-				if err := s.segmentTemplate(ctx, &seg, st, key, articles); err != nil {
-					return st, err
-				}
-			}
-			groups[key] = append(groups[key], gazette.Recipient{SubscriberID: sub.ID, Email: sub.Email, Name: sub.Name})
-		}
-		var batches []any
-		for _, key := range order {
-			rs := groups[key]
-			for start := 0; start < len(rs); start += gazette.MaxBatchRecipients {
-				b := gazette.SendBatch{Issue: st.Number, Batch: st.Batches + len(batches) + 1,
-					Segment: key, Template: seg.templates[key],
-					Recipients: rs[start:min(start+gazette.MaxBatchRecipients, len(rs))]}
-				batches = append(batches, b)
-			}
+		haveSaved = false
+
+		batches := make([]any, len(p.Batches))
+		for i, b := range p.Batches {
+			batches[i] = b
 		}
 		if err := s.Queue.SendJSON(ctx, batches); err != nil {
 			return st, fmt.Errorf("publish issue %d: enqueue: %w", st.Number, err)
 		}
 		prev := st
-		st.Cursor, st.Batches = next, st.Batches+len(batches)
-		st.Recipients, st.Unmatched = st.Recipients+len(subs)-unmatched, st.Unmatched+unmatched
-		if next == "" {
+		st.Cursor, st.Batches = p.Next, st.Batches+len(p.Batches)
+		st.Recipients, st.Unmatched = st.Recipients+p.Recipients, st.Unmatched+p.Unmatched
+		if p.Next == "" {
 			st.Status, st.EnqueuedAt = gazette.IssueEnqueued, s.Now().UTC()
 		}
 		if err := s.Issues.Save(ctx, st, prev.Cursor, prev.Batches); err != nil {
 			return st, fmt.Errorf("publish issue %d: %w", st.Number, err)
 		}
-		if len(batches) > 0 {
-			s.Log.InfoContext(ctx, "batches enqueued", "issue", st.Number, "batches", len(batches),
-				"recipients", len(subs)-unmatched, "segments", len(order), "unmatched", unmatched)
+		if len(p.Batches) > 0 {
+			s.Log.InfoContext(ctx, "batches enqueued", "issue", st.Number, "batches", len(p.Batches),
+				"recipients", p.Recipients, "segments", countSegments(p.Batches), "unmatched", p.Unmatched)
 		}
-		if next == "" {
+		if p.Next == "" {
 			s.Log.InfoContext(ctx, "issue enqueued", "issue", st.Number, "batches", st.Batches,
 				"recipients", st.Recipients, "unmatched", st.Unmatched)
 			return st, nil
 		}
 	}
+}
+
+// plan lists the page that starts at st's cursor, forms its batches
+// (storing the segment templates they name) and saves them as the issue's
+// plan. If another run saved a plan of this page first, that plan is
+// returned instead: its batches may be on the queue already, and a second
+// forming of the page could put a recipient under another batch number.
+func (s *Service) plan(ctx context.Context, seg *segments, st gazette.IssueState) (Plan, error) {
+	subs, next, err := s.Subscribers.ListConfirmed(ctx, st.Cursor, pageSize)
+	if err != nil {
+		return Plan{}, fmt.Errorf("publish issue %d: %w", st.Number, err)
+	}
+	p := Plan{Cursor: st.Cursor, FirstBatch: st.Batches, Listed: st.Recipients + st.Unmatched, Next: next}
+	// Group the page by segment, keeping first-seen order so batch numbers
+	// are stable for the same page.
+	groups := map[string][]gazette.Recipient{}
+	var order []string
+	for _, sub := range subs {
+		key, articles := seg.of(sub.Topics)
+		if key == "" {
+			p.Unmatched++ // none of this issue's topics is one they chose
+			continue
+		}
+		if _, ok := groups[key]; !ok {
+			order = append(order, key)
+			// Stored before the plan is saved, so that a saved plan's
+			// templates always exist (see segments.remember).
+			if err := s.segmentTemplate(ctx, seg, st, key, articles); err != nil {
+				return Plan{}, err
+			}
+		}
+		groups[key] = append(groups[key], gazette.Recipient{SubscriberID: sub.ID, Email: sub.Email, Name: sub.Name})
+		p.Recipients++
+	}
+	for _, key := range order {
+		rs := groups[key]
+		for start := 0; start < len(rs); start += gazette.MaxBatchRecipients {
+			p.Batches = append(p.Batches, gazette.SendBatch{Issue: st.Number, Batch: st.Batches + len(p.Batches) + 1,
+				Segment: key, Template: seg.templates[key],
+				Recipients: rs[start:min(start+gazette.MaxBatchRecipients, len(rs))]})
+		}
+	}
+	err = s.Plans.SavePlan(ctx, st.Number, p)
+	if gazette.KindOf(err) == gazette.KindConflict {
+		// Another run is enqueueing this issue too. If it planned this page
+		// first, enqueue its plan, not ours (its Save or ours then loses the
+		// optimistic lock on the issue, and the loser stops there). If it
+		// moved past the page, this run is behind and stops here, before
+		// enqueueing a second forming of a page already sent.
+		other, ok, lerr := s.Plans.LoadPlan(ctx, st.Number)
+		if lerr != nil {
+			return Plan{}, fmt.Errorf("publish issue %d: plan: %w", st.Number, lerr)
+		}
+		if ok && other.matches(st) {
+			seg.remember(other.Batches)
+			s.Log.InfoContext(ctx, "page planned by another run", "issue", st.Number, "firstBatch", other.FirstBatch)
+			return other, nil
+		}
+	}
+	if err != nil {
+		return Plan{}, fmt.Errorf("publish issue %d: plan: %w", st.Number, err)
+	}
+	return p, nil
+}
+
+// countSegments counts the distinct segments of batches, for the log.
+func countSegments(batches []gazette.SendBatch) int {
+	seen := map[string]bool{}
+	for _, b := range batches {
+		seen[b.Segment] = true
+	}
+	return len(seen)
 }
 
 // segmentTemplate makes sure the SES template of segment key exists: the

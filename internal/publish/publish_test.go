@@ -83,13 +83,16 @@ func (m *memArticles) issueOf(id string) int {
 }
 
 // memIssues is an in-memory Issues with a counter like the DynamoDB table's
-// and the same optimistic lock on Save.
+// and the same optimistic lock on Save. failSave, when > 0, makes that Save
+// call (1-based) fail without storing anything: a crash before the write.
 type memIssues struct {
-	mu       sync.Mutex
-	counter  int
-	byNumber map[int]gazette.IssueState
-	creates  []int
-	saves    []gazette.IssueState
+	mu        sync.Mutex
+	counter   int
+	byNumber  map[int]gazette.IssueState
+	creates   []int
+	saves     []gazette.IssueState
+	saveCalls int
+	failSave  int
 }
 
 func newIssues(states ...gazette.IssueState) *memIssues {
@@ -135,6 +138,10 @@ func (m *memIssues) Get(_ context.Context, n int) (gazette.IssueState, error) {
 func (m *memIssues) Save(_ context.Context, st gazette.IssueState, prevCursor string, prevBatches int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.saveCalls++
+	if m.saveCalls == m.failSave {
+		return gazette.Errorf(gazette.KindUnknown, "crash", "crashed before saving issue %d", st.Number)
+	}
 	cur, ok := m.byNumber[st.Number]
 	if !ok {
 		return gazette.Errorf(gazette.KindNotFound, "no_issue", "issue %d not found", st.Number)
@@ -293,6 +300,73 @@ func (m *memQueue) SendJSON(_ context.Context, values []any) error {
 	return nil
 }
 
+// memPlans is an in-memory Plans with the DynamoDB adapter's rule: a plan
+// replaces only the plan of an earlier page. Plans are kept as JSON, as the
+// adapter keeps them, so the service cannot alias a stored plan.
+// saveErr and loadErr make every SavePlan / LoadPlan fail; beforeSave runs
+// at the start of each SavePlan, to let another run step in.
+type memPlans struct {
+	mu         sync.Mutex
+	byIssue    map[int][]byte
+	saves      []Plan
+	loads      int
+	saveErr    error
+	loadErr    error
+	beforeSave func(issue int)
+}
+
+func (m *memPlans) SavePlan(_ context.Context, issue int, p Plan) error {
+	if m.beforeSave != nil {
+		m.beforeSave(issue)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.saveErr != nil {
+		return m.saveErr
+	}
+	if old, ok := m.decode(issue); ok && ((old.Cursor == p.Cursor && old.FirstBatch == p.FirstBatch) || old.Listed > p.Listed) {
+		return gazette.Errorf(gazette.KindConflict, "planned", "issue %d: a plan of page %d/%q or later is stored", issue, p.FirstBatch, p.Cursor)
+	}
+	m.put(issue, p)
+	m.saves = append(m.saves, p)
+	return nil
+}
+
+func (m *memPlans) LoadPlan(_ context.Context, issue int) (Plan, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.loads++
+	if m.loadErr != nil {
+		return Plan{}, false, m.loadErr
+	}
+	p, ok := m.decode(issue)
+	return p, ok, nil
+}
+
+// put stores p unconditionally: a plan another run saved.
+func (m *memPlans) put(issue int, p Plan) {
+	if m.byIssue == nil {
+		m.byIssue = map[int][]byte{}
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		panic(err)
+	}
+	m.byIssue[issue] = data
+}
+
+func (m *memPlans) decode(issue int) (Plan, bool) {
+	data, ok := m.byIssue[issue]
+	if !ok {
+		return Plan{}, false
+	}
+	var p Plan
+	if err := json.Unmarshal(data, &p); err != nil {
+		panic(err)
+	}
+	return p, true
+}
+
 // ---- fixture ---------------------------------------------------------------
 
 var testNow = time.Date(2026, time.November, 27, 7, 0, 0, 0, time.UTC)
@@ -317,6 +391,7 @@ type fixture struct {
 	templates *memTemplates
 	objects   *memObjects
 	queue     *memQueue
+	plans     *memPlans
 }
 
 func newFixture(nsubs int) *fixture {
@@ -327,13 +402,14 @@ func newFixture(nsubs int) *fixture {
 		templates: &memTemplates{},
 		objects:   &memObjects{},
 		queue:     &memQueue{},
+		plans:     &memPlans{},
 	}
 }
 
 func (f *fixture) service() *Service {
 	return &Service{
 		Articles: f.articles, Issues: f.issues, Subscribers: f.subs, Templates: f.templates,
-		Archive: f.objects, Queue: f.queue,
+		Archive: f.objects, Queue: f.queue, Plans: f.plans,
 		Brand:          digest.Brand{Name: "Gazette", Link: "https://news.example", PostalAddress: "1 Example Street"},
 		Links:          digest.Links{ArchiveBase: archiveBase},
 		TemplatePrefix: "gazette-issue-",

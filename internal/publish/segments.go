@@ -54,3 +54,16 @@ func (s *segments) of(topics []string) (string, []gazette.Article) {
 	sum := sha256.Sum256([]byte(strings.Join(ids, "\x00")))
 	return "t" + hex.EncodeToString(sum[:5]), picked
 }
+
+// remember records the SES templates that a saved plan's batches name, so
+// that a reused page renders nothing and a later page of the same segment
+// uses the same name. They exist already: the run that made the plan
+// stored them before saving it (Service.plan), and templates are never
+// deleted.
+func (s *segments) remember(batches []gazette.SendBatch) {
+	for _, b := range batches {
+		if _, ok := s.templates[b.Segment]; !ok {
+			s.templates[b.Segment] = b.Template
+		}
+	}
+}
