@@ -101,12 +101,24 @@ func NewServer(o ServeOptions) (*Server, error) {
 			s.closeAll()
 		}
 	}()
+	// Our own listeners first, then the RIE ports: a port picked free and
+	// closed for RIE to bind could otherwise be handed to a listener asked
+	// for ":0" a moment later.
+	var err error
+	if s.apiLn, err = listen(o.APIAddr, o.Stack.Endpoints.HTTPAPI); err != nil {
+		return nil, fmt.Errorf("serve: HTTP API: %w", err)
+	}
+	if s.lambdaLn, err = listen(o.LambdaAddr, o.Stack.Endpoints.Lambda); err != nil {
+		return nil, fmt.Errorf("serve: invoke API: %w", err)
+	}
+	var ports portPicker
+	defer ports.release()
 	for i, fn := range o.Stack.Functions {
-		addr, err := portAddr(o.RIEPortBase, i)
+		addr, err := ports.addr(o.RIEPortBase, i)
 		if err != nil {
 			return nil, err
 		}
-		apiAddr, err := portAddr(o.RIEAPIPortBase, i)
+		apiAddr, err := ports.addr(o.RIEAPIPortBase, i)
 		if err != nil {
 			return nil, err
 		}
@@ -143,19 +155,16 @@ func NewServer(o ServeOptions) (*Server, error) {
 		}
 	}
 	sortRoutes(s.routes)
-	var err error
-	if s.apiLn, err = listen(o.APIAddr, o.Stack.Endpoints.HTTPAPI); err != nil {
-		return nil, fmt.Errorf("serve: HTTP API: %w", err)
-	}
-	if s.lambdaLn, err = listen(o.LambdaAddr, o.Stack.Endpoints.Lambda); err != nil {
-		return nil, fmt.Errorf("serve: invoke API: %w", err)
-	}
 	ok = true
 	return s, nil
 }
 
-// portAddr is 127.0.0.1:base+i, or a free port when base is 0.
-func portAddr(base, i int) (string, error) {
+// portPicker hands out 127.0.0.1:base+i, or free ports when base is 0.
+// It holds each free port's listener until release, so that the ports it
+// picks differ from one another; RIE binds them after release.
+type portPicker struct{ held []net.Listener }
+
+func (p *portPicker) addr(base, i int) (string, error) {
 	if base > 0 {
 		return net.JoinHostPort("127.0.0.1", strconv.Itoa(base+i)), nil
 	}
@@ -163,8 +172,15 @@ func portAddr(base, i int) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("pick a free port: %w", err)
 	}
-	defer l.Close()
+	p.held = append(p.held, l)
 	return l.Addr().String(), nil
+}
+
+func (p *portPicker) release() {
+	for _, l := range p.held {
+		_ = l.Close()
+	}
+	p.held = nil
 }
 
 func listen(addr, endpoint string) (net.Listener, error) {
