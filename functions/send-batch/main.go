@@ -80,8 +80,8 @@ func setup(ctx context.Context, log *slog.Logger) (any, error) {
 	db := dynamodb.NewFromConfig(cfg)
 	sqsc := sqs.NewFromConfig(cfg)
 	svc := &delivery.Service{
-		// A claim per batch, a BatchGetItem and a BatchWriteItem or two per
-		// SES call (see the delivery package).
+		// A claim per batch and one write per SES call (see the delivery
+		// package).
 		Ledger: dynamo.NewLedger(db, env["LEDGER_TABLE"]),
 		Sender: sesmail.BulkSender{Client: ses, From: env["SENDER_ADDRESS"],
 			ConfigurationSet: os.Getenv("CONFIGURATION_SET")},
@@ -96,6 +96,8 @@ func setup(ctx context.Context, log *slog.Logger) (any, error) {
 		Guard: &delivery.Guard{
 			Store: dynamo.NewIssues(db, env["ISSUES_TABLE"]), MaxBounceRate: rates[0], MaxComplaintRate: rates[1],
 			MinSent: int(rates[2]), Now: time.Now, Log: log,
+			// Feedback reaches the counters seconds to minutes late anyway.
+			CacheFor: 10 * time.Second,
 		},
 		Chunk: chunk,
 		Lease: 2 * time.Minute,

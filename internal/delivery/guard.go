@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gazette-news/gazette/internal/gazette"
@@ -51,8 +52,17 @@ type Guard struct {
 	// rates need before they mean anything: one bounce among the first ten
 	// mails is not 10% of a list.
 	MinSent int
-	Now     func() time.Time
-	Log     *slog.Logger
+	// CacheFor is how long a healthy verdict stands before the issue's
+	// counters are read again (0: every batch). SES feedback reaches the
+	// counters seconds to minutes after the mail, so a few seconds more
+	// changes little, and a read per batch is one more DynamoDB call per
+	// SES call. A paused verdict is never cached.
+	CacheFor time.Duration
+	Now      func() time.Time
+	Log      *slog.Logger
+
+	mu      sync.Mutex
+	healthy map[int]time.Time // issue → healthy verdict good until
 }
 
 // Verdict is the guard's decision on one issue.
@@ -88,6 +98,13 @@ func (g *Guard) Decide(h IssueHealth) Verdict {
 // just passed a limit). The first pause logs "issue paused", which the
 // template's metric filter turns into the IssuePaused alarm.
 func (g *Guard) Check(ctx context.Context, issue int) error {
+	now := g.Now()
+	g.mu.Lock()
+	until, cached := g.healthy[issue]
+	g.mu.Unlock()
+	if cached && now.Before(until) {
+		return nil
+	}
 	h, err := g.Store.Health(ctx, issue)
 	if gazette.KindOf(err) == gazette.KindNotFound {
 		return nil // no stats yet (or an issue this table does not know)
@@ -97,6 +114,14 @@ func (g *Guard) Check(ctx context.Context, issue int) error {
 	}
 	v := g.Decide(h)
 	if !v.Pause {
+		if g.CacheFor > 0 {
+			g.mu.Lock()
+			if g.healthy == nil {
+				g.healthy = map[int]time.Time{}
+			}
+			g.healthy[issue] = now.Add(g.CacheFor)
+			g.mu.Unlock()
+		}
 		return nil
 	}
 	if !h.Paused {

@@ -289,3 +289,49 @@ func TestGuardStoreErrors(t *testing.T) {
 		})
 	}
 }
+
+// countingHealth counts Health reads of a memHealth.
+type countingHealth struct {
+	*memHealth
+	reads int
+}
+
+func (c *countingHealth) Health(ctx context.Context, issue int) (IssueHealth, error) {
+	c.reads++
+	return c.memHealth.Health(ctx, issue)
+}
+
+// TestGuardCacheFor: a healthy verdict stands for CacheFor, then the
+// counters are read again and a pause is seen; a pause is never cached.
+func TestGuardCacheFor(t *testing.T) {
+	c := &clock{t: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)}
+	store := &countingHealth{memHealth: &memHealth{h: map[int]IssueHealth{4: {Send: 200, Bounce: 1}}}}
+	g := &Guard{Store: store, MaxBounceRate: 0.05, MinSent: 100, CacheFor: 10 * time.Second, Now: c.Now,
+		Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+	steps := []struct {
+		advance   time.Duration
+		bounces   int // set before the step
+		wantErr   bool
+		wantReads int
+	}{
+		{wantReads: 1},
+		{advance: 5 * time.Second, bounces: 50, wantReads: 1}, // cached: the new bounces are not seen yet
+		{advance: 6 * time.Second, bounces: 50, wantErr: true, wantReads: 2},
+		{advance: time.Second, bounces: 50, wantErr: true, wantReads: 3}, // paused: read again
+	}
+	for i, s := range steps {
+		c.advance(s.advance)
+		store.mu.Lock()
+		h := store.h[4]
+		h.Bounce = max(h.Bounce, s.bounces)
+		store.h[4] = h
+		store.mu.Unlock()
+		err := g.Check(context.Background(), 4)
+		if (err != nil) != s.wantErr {
+			t.Errorf("step %d: Check() = %v, want error %t", i, err, s.wantErr)
+		}
+		if store.reads != s.wantReads {
+			t.Errorf("step %d: %d reads, want %d", i, store.reads, s.wantReads)
+		}
+	}
+}
