@@ -1,8 +1,9 @@
 // Package dynamo keeps Gazette's records in DynamoDB: articles, issues,
 // subscribers and the delivery ledger, one table each (see the README's
-// "Data model"). Each store is a small type over the few DynamoDB calls it
-// needs; conditional writes carry the idempotency that SQS redelivery and
-// Lambda retries require.
+// "Data model"); the subscribers table also holds the suppression log of
+// recent departures (suppressions.go). Each store is a small type over the
+// few DynamoDB calls it needs; conditional writes carry the idempotency
+// that SQS redelivery and Lambda retries require.
 package dynamo
 
 import (

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,8 +18,10 @@ import (
 )
 
 // SubscribersAPI is the part of the DynamoDB client Subscribers uses.
-// The subscription API needs only GetItem and PutItem, publish-digest only
-// Query, ses-feedback GetItem and PutItem; the operator CLI uses the rest.
+// The subscription API and ses-feedback need GetItem, PutItem and
+// UpdateItem (the suppression log), publish-digest only Query, a sender
+// reading the suppression log only BatchGetItem; the operator CLI uses
+// the rest.
 type SubscribersAPI interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
@@ -26,6 +29,7 @@ type SubscribersAPI interface {
 	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 }
 
 // SubscribersByStatus is the subscribers table's GSI keyed by status and
@@ -45,16 +49,27 @@ const (
 // PutItem guarded by the item's version, so read-modify-write cycles from
 // concurrent requests (a double click, SES feedback racing an unsubscribe)
 // never lose a transition.
+//
+// Every write that takes a subscriber out of confirmed status also adds
+// them to the suppression log (see SuppressedSince).
 type Subscribers struct {
+	// Logger gets a warning when a departure could not be added to the
+	// suppression log, which does not fail the write (see noteDepartures).
+	// Nil means slog.Default(), the process's JSON logger once
+	// logging.New has run.
+	Logger *slog.Logger
+
 	api   SubscribersAPI
 	table string
-	// sleep waits between BatchWriteItem retries; replaced in tests.
+	// sleep waits between batch retries; replaced in tests.
 	sleep func(context.Context, time.Duration) error
+	// now is the clock of the suppression log's hours; replaced in tests.
+	now func() time.Time
 }
 
 // NewSubscribers returns the store over the table named table.
 func NewSubscribers(api SubscribersAPI, table string) *Subscribers {
-	return &Subscribers{api: api, table: table, sleep: subSleep}
+	return &Subscribers{api: api, table: table, sleep: subSleep, now: time.Now}
 }
 
 // subscriberItem is the item layout. Times are RFC 3339 strings (readable
@@ -183,6 +198,8 @@ func subDecode(av map[string]types.AttributeValue) (subscription.Record, error) 
 // Save writes r as a whole if the stored item still has version prev
 // (prev 0: no item yet), and writes it with version prev+1. A lost race is
 // an error of kind gazette.KindConflict. It implements subscription.Store.
+// A record that this save moves from confirmed to unsubscribed, bounced or
+// complained is then added to the suppression log, best effort.
 func (s *Subscribers) Save(ctx context.Context, r subscription.Record, prev int64) error {
 	if r.ID == "" || r.Status == "" {
 		return gazette.Errorf(gazette.KindInvalid, "incomplete", "subscriber record needs an id and a status")
@@ -206,6 +223,7 @@ func (s *Subscribers) Save(ctx context.Context, r subscription.Record, prev int6
 	if _, err := s.api.PutItem(ctx, in); err != nil {
 		return classify("save subscriber "+r.ID, err)
 	}
+	s.noteDepartures(ctx, r)
 	return nil
 }
 
@@ -379,7 +397,8 @@ func (s *Subscribers) LoadMany(ctx context.Context, ids []string) (map[string]su
 // call), retrying unprocessed items with backoff. It is for the operator's
 // import, which reads the existing records first (LoadMany) and must not
 // be run next to live sign-ups of the same addresses: there is no version
-// check here.
+// check here. Records it moves out of confirmed status are added to the
+// suppression log once their chunk is written, best effort.
 func (s *Subscribers) PutMany(ctx context.Context, rs []subscription.Record) error {
 	for start := 0; start < len(rs); start += 25 {
 		reqs := make([]types.WriteRequest, 0, 25)
@@ -404,6 +423,7 @@ func (s *Subscribers) PutMany(ctx context.Context, rs []subscription.Record) err
 			}
 			req = out.UnprocessedItems
 		}
+		s.noteDepartures(ctx, rs[start:min(start+25, len(rs))]...)
 	}
 	return nil
 }
@@ -432,7 +452,8 @@ func subSleep(ctx context.Context, d time.Duration) error {
 }
 
 // Each calls fn with every record in the table (Scan, paged), in no
-// particular order, stopping at fn's first error.
+// particular order, stopping at fn's first error. The suppression log's
+// items are skipped: they are not subscribers.
 func (s *Subscribers) Each(ctx context.Context, fn func(subscription.Record) error) error {
 	var start map[string]types.AttributeValue
 	for {
@@ -445,6 +466,9 @@ func (s *Subscribers) Each(ctx context.Context, fn func(subscription.Record) err
 			return classify("scan subscribers", err)
 		}
 		for _, av := range out.Items {
+			if id, ok := av["id"].(*types.AttributeValueMemberS); ok && isSuppressionItem(id.Value) {
+				continue
+			}
 			r, err := subDecode(av)
 			if err != nil {
 				return err

@@ -53,11 +53,11 @@ func subscribersIntegrationClient(t *testing.T) *dynamodb.Client {
 	})
 }
 
-// TestIntegrationSubscribers runs the store against the emulator, on a
-// table of its own with the template's key schema, index and TTL.
-func TestIntegrationSubscribers(t *testing.T) {
+// createSubscribersTable makes a table of the test's own with the
+// template's key schema, index and TTL, deleted when the test ends.
+func createSubscribersTable(t *testing.T, api *dynamodb.Client) string {
+	t.Helper()
 	ctx := context.Background()
-	api := subscribersIntegrationClient(t)
 	table := fmt.Sprintf("subscribers-it-%d", time.Now().UnixNano())
 	_, err := api.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:   aws.String(table),
@@ -82,6 +82,22 @@ func TestIntegrationSubscribers(t *testing.T) {
 	t.Cleanup(func() {
 		api.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
 	})
+	_, err = api.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName:               aws.String(table),
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String("expiresAt"), Enabled: aws.Bool(true)},
+	})
+	if err != nil {
+		t.Fatalf("enable TTL: %v", err)
+	}
+	return table
+}
+
+// TestIntegrationSubscribers runs the store against the emulator, on a
+// table of its own with the template's key schema, index and TTL.
+func TestIntegrationSubscribers(t *testing.T) {
+	ctx := context.Background()
+	api := subscribersIntegrationClient(t)
+	table := createSubscribersTable(t, api)
 
 	s := NewSubscribers(api, table)
 	now := time.Now().UTC().Truncate(time.Millisecond)

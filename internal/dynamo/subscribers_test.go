@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,6 +30,8 @@ type fakeSubscribersAPI struct {
 	unprocessed int
 	scanPage    int
 	calls       map[string]int
+	// updateErr, when set, fails every UpdateItem (the suppression log).
+	updateErr error
 }
 
 func newFakeSubscribersAPI(t *testing.T) *fakeSubscribersAPI {
@@ -160,12 +163,15 @@ func (f *fakeSubscribersAPI) BatchGetItem(_ context.Context, in *dynamodb.BatchG
 		keys := ka.Keys
 		if f.unprocessed > 0 && len(keys) > 0 {
 			f.unprocessed--
-			out.UnprocessedKeys = map[string]types.KeysAndAttributes{table: {Keys: keys[len(keys)-1:]}}
+			// DynamoDB hands back the request as it was, projection and all.
+			left := ka
+			left.Keys = keys[len(keys)-1:]
+			out.UnprocessedKeys = map[string]types.KeysAndAttributes{table: left}
 			keys = keys[:len(keys)-1]
 		}
 		for _, k := range keys {
 			if it, ok := f.items[f.id(k)]; ok {
-				out.Responses[table] = append(out.Responses[table], it)
+				out.Responses[table] = append(out.Responses[table], f.project(it, ka.ProjectionExpression, ka.ExpressionAttributeNames))
 			}
 		}
 	}
@@ -193,6 +199,75 @@ func (f *fakeSubscribersAPI) BatchWriteItem(_ context.Context, in *dynamodb.Batc
 	return out, nil
 }
 
+// project keeps the attributes a projection expression of plain names and
+// #placeholders lists (all of them without one).
+func (f *fakeSubscribersAPI) project(it map[string]types.AttributeValue, expr *string, names map[string]string) map[string]types.AttributeValue {
+	if expr == nil {
+		return it
+	}
+	p := map[string]types.AttributeValue{}
+	for _, a := range strings.Split(*expr, ",") {
+		a = strings.TrimSpace(a)
+		if strings.HasPrefix(a, "#") {
+			n, ok := names[a]
+			if !ok {
+				f.t.Fatalf("projection %q: no name for %s", *expr, a)
+			}
+			a = n
+		}
+		if v, ok := it[a]; ok {
+			p[a] = v
+		}
+	}
+	return p
+}
+
+// UpdateItem understands the suppression log's update alone: ADD to the
+// "ids" string set and SET of "expiresAt", creating the item if need be.
+func (f *fakeSubscribersAPI) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["UpdateItem"]++
+	if aws.ToString(in.UpdateExpression) != suppressionUpdate || in.ExpressionAttributeNames["#ids"] != "ids" ||
+		in.ExpressionAttributeNames["#exp"] != "expiresAt" || in.ConditionExpression != nil {
+		f.t.Fatalf("unexpected update %+v", in)
+	}
+	if f.updateErr != nil {
+		return nil, f.updateErr
+	}
+	add, ok := in.ExpressionAttributeValues[":ids"].(*types.AttributeValueMemberSS)
+	if !ok || len(add.Value) == 0 {
+		return nil, fmt.Errorf("ValidationException: ADD needs a non-empty set, got %#v", in.ExpressionAttributeValues[":ids"])
+	}
+	exp, ok := in.ExpressionAttributeValues[":exp"].(*types.AttributeValueMemberN)
+	if !ok {
+		f.t.Fatalf(":exp is %#v, want a number", in.ExpressionAttributeValues[":exp"])
+	}
+	id := f.id(in.Key)
+	it := map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: id}}
+	for k, v := range f.items[id] {
+		it[k] = v
+	}
+	set := map[string]bool{}
+	if old, ok := it["ids"].(*types.AttributeValueMemberSS); ok {
+		for _, v := range old.Value {
+			set[v] = true
+		}
+	}
+	for _, v := range add.Value {
+		set[v] = true
+	}
+	ids := make([]string, 0, len(set))
+	for v := range set {
+		ids = append(ids, v)
+	}
+	sort.Strings(ids)
+	it["ids"] = &types.AttributeValueMemberSS{Value: ids}
+	it["expiresAt"] = exp
+	f.items[id] = it
+	return &dynamodb.UpdateItemOutput{}, nil
+}
+
 var (
 	subT0    = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	subAnnID = gazette.SubscriberID("ann@example.com")
@@ -202,6 +277,7 @@ func newTestSubscribers(t *testing.T) (*Subscribers, *fakeSubscribersAPI) {
 	f := newFakeSubscribersAPI(t)
 	s := NewSubscribers(f, "subscribers")
 	s.sleep = func(context.Context, time.Duration) error { return nil }
+	s.now = func() time.Time { return subT0 }
 	return s, f
 }
 
