@@ -93,6 +93,19 @@ func (g *Guard) Decide(h IssueHealth) Verdict {
 	return Verdict{}
 }
 
+// healthyUntil caches a healthy verdict on issue (with CacheFor set).
+func (g *Guard) healthyUntil(issue int, until time.Time) {
+	if g.CacheFor <= 0 {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.healthy == nil {
+		g.healthy = map[int]time.Time{}
+	}
+	g.healthy[issue] = until
+}
+
 // Check returns nil when the issue may be sent, and a gazette.KindThrottled
 // error with code CodePaused when it is paused (pausing it now if its rates
 // just passed a limit). The first pause logs "issue paused", which the
@@ -107,21 +120,16 @@ func (g *Guard) Check(ctx context.Context, issue int) error {
 	}
 	h, err := g.Store.Health(ctx, issue)
 	if gazette.KindOf(err) == gazette.KindNotFound {
-		return nil // no stats yet (or an issue this table does not know)
+		// No stats yet (or an issue this table does not know): healthy.
+		g.healthyUntil(issue, now.Add(g.CacheFor))
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("reputation guard: %w", err)
 	}
 	v := g.Decide(h)
 	if !v.Pause {
-		if g.CacheFor > 0 {
-			g.mu.Lock()
-			if g.healthy == nil {
-				g.healthy = map[int]time.Time{}
-			}
-			g.healthy[issue] = now.Add(g.CacheFor)
-			g.mu.Unlock()
-		}
+		g.healthyUntil(issue, now.Add(g.CacheFor))
 		return nil
 	}
 	if !h.Paused {
