@@ -60,7 +60,9 @@ delivered recipient, against a fake SES v2 + DynamoDB server that runs in a
 child process (so its CPU is not counted):
   bulk:  personalise (signed links, template data, List-Unsubscribe
          headers) + SendBulkEmail per 50 + the batch ledger (claim, then
-         one write of the outcomes that also releases the claim)
+         one write of the outcomes that also releases the claim) + the
+         reputation guard's and the departures' reads, cached as in
+         send-batch
   naive: hermes render per recipient (digest.Render) + Personalize +
          SendEmail + a ledger claim and record per recipient
 
@@ -264,9 +266,15 @@ func benchCPU(ctx context.Context, n, naiveN int, profile string, log io.Writer)
 
 	// Bulk: the production path, rendering once (not counted per recipient:
 	// publish does it once per issue).
+	db := dynamodb.NewFromConfig(cfg)
 	svc := &delivery.Service{
 		Ledger: ledger, Sender: sesmail.BulkSender{Client: ses, From: "newsletter@example.com"},
 		Limiter: noLimit{}, Links: links, Chunk: gazette.MaxBatchRecipients, Lease: 2 * time.Minute, Now: time.Now, Log: quiet,
+		// As send-batch wires them: the guard's read and the departures'
+		// read, each cached per instance.
+		Guard: &delivery.Guard{Store: dynamo.NewIssues(db, "bench-issues"), MaxBounceRate: 0.05, MaxComplaintRate: 0.001,
+			MinSent: 100, CacheFor: 10 * time.Second, Now: time.Now, Log: quiet},
+		Departures: dynamo.NewSubscribers(db, "bench-subscribers"), DeparturesTTL: 30 * time.Second,
 	}
 	rs := benchRecipients(n, "cpu")
 	// Warm up connections and lazy initialisation.
@@ -290,9 +298,10 @@ func benchCPU(ctx context.Context, n, naiveN int, profile string, log io.Writer)
 		})
 		defer func() { _ = stopProfile() }() // on an error return
 	}
+	planned := time.Now()
 	start, wall := cpuTime(), time.Now()
 	for i := 0; i < n; i += gazette.MaxBatchRecipients {
-		b := gazette.SendBatch{Issue: 7, Batch: i/gazette.MaxBatchRecipients + 1, Template: "gazette-issue-7",
+		b := gazette.SendBatch{Issue: 7, Batch: i/gazette.MaxBatchRecipients + 1, Template: "gazette-issue-7", PlannedAt: planned,
 			Recipients: rs[i:min(n, i+gazette.MaxBatchRecipients)]}
 		if _, err := svc.SendBatch(ctx, b); err != nil {
 			return nil, fmt.Errorf("bulk: %w", err)
@@ -403,7 +412,8 @@ func startFakeAWS(ctx context.Context) (string, func(), error) {
 }
 
 // serveFakeAWS answers just enough of SES v2 (SendBulkEmail, SendEmail) and
-// DynamoDB (UpdateItem, GetItem) for the CPU bench, as fast as it can.
+// DynamoDB (every call answered with an empty JSON object: no item, nothing
+// unprocessed) for the CPU bench, as fast as it can.
 func serveFakeAWS(stdout, stderr io.Writer) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

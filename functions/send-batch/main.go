@@ -28,7 +28,7 @@ import (
 func main() { boot.Start(setup) }
 
 func setup(ctx context.Context, log *slog.Logger) (any, error) {
-	env, err := boot.Env(os.Getenv, "LEDGER_TABLE", "ISSUES_TABLE", "SENDER_ADDRESS", "PUBLIC_BASE_URL",
+	env, err := boot.Env(os.Getenv, "LEDGER_TABLE", "ISSUES_TABLE", "SUBSCRIBERS_TABLE", "SENDER_ADDRESS", "PUBLIC_BASE_URL",
 		"TOKEN_SECRET_ARN", "SEND_CONCURRENCY", "SEND_QUEUE_URL", "SEND_DLQ_URL")
 	if err != nil {
 		return nil, err
@@ -99,10 +99,14 @@ func setup(ctx context.Context, log *slog.Logger) (any, error) {
 			// Feedback reaches the counters seconds to minutes late anyway.
 			CacheFor: 10 * time.Second,
 		},
-		Chunk: chunk,
-		Lease: 2 * time.Minute,
-		Now:   time.Now,
-		Log:   log,
+		// Skip whoever left after their batch was planned: the suppression
+		// log, read once per DeparturesTTL, not per batch.
+		Departures:    dynamo.NewSubscribers(db, env["SUBSCRIBERS_TABLE"]),
+		DeparturesTTL: 30 * time.Second,
+		Chunk:         chunk,
+		Lease:         2 * time.Minute,
+		Now:           time.Now,
+		Log:           log,
 	}
 	h := &Handler{
 		Send:       svc,

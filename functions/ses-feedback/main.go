@@ -29,8 +29,10 @@ func setup(ctx context.Context, log *slog.Logger) (any, error) {
 		return nil, err
 	}
 	db := dynamodb.NewFromConfig(cfg)
+	subscribers := dynamo.NewSubscribers(db, subs)
+	subscribers.Logger = log
 	svc := &feedback.Service{
-		Subscribers: dynamo.NewSubscribers(db, subs),
+		Subscribers: subscribers,
 		Stats:       dynamo.NewIssues(db, issues),
 		Now:         time.Now,
 		Log:         log,

@@ -96,6 +96,7 @@ func setup(ctx context.Context, log *slog.Logger, getenv func(string) string) (*
 		return nil, err
 	}
 	store := dynamo.NewSubscribers(dynamodb.NewFromConfig(aws), c.table)
+	store.Logger = log
 	brand := digest.Brand{Name: c.publisher, PostalAddress: c.postalAddress}
 	m := newMailer(sesmail.New(sesv2.NewFromConfig(aws)), c.sender, brand, c.configurationSet)
 	svc := subscription.New(store, m, signer, subscription.Config{

@@ -73,6 +73,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gazette-news/gazette/internal/digest"
@@ -80,16 +81,17 @@ import (
 )
 
 // ClaimState is what the ledger says about a batch claim (Claimed, Done,
-// InFlight) or a recipient's record (Sent, Failed).
+// InFlight) or a recipient's record (Sent, Failed, Suppressed).
 type ClaimState int
 
 // Claim and record states.
 const (
-	Claimed  ClaimState = iota // the batch is ours to send now
-	Sent                       // recipient: SES accepted it
-	InFlight                   // batch: another invocation holds a live lease
-	Failed                     // recipient: failed for good
-	Done                       // batch: every one of these recipients is recorded
+	Claimed    ClaimState = iota // the batch is ours to send now
+	Sent                         // recipient: SES accepted it
+	InFlight                     // batch: another invocation holds a live lease
+	Failed                       // recipient: failed for good
+	Done                         // batch: every one of these recipients is recorded
+	Suppressed                   // recipient: left after the batch was planned; not sent
 )
 
 // BatchKey names a batch's claim: the claim item is per (Issue, Batch);
@@ -143,8 +145,8 @@ type Release struct {
 	Reason  string // why recipients are left, for `gazette issue status`
 }
 
-// Record is one recipient's outcome: State is Sent (with MessageID) or
-// Failed (with Reason).
+// Record is one recipient's outcome: State is Sent (with MessageID),
+// Failed (with Reason) or Suppressed.
 type Record struct {
 	Recipient string
 	State     ClaimState
@@ -192,6 +194,12 @@ type IssueGuard interface {
 	Check(ctx context.Context, issue int) error
 }
 
+// Departures says who left since a time: subscribers who unsubscribed,
+// bounced or complained (dynamo.Subscribers' suppression log).
+type Departures interface {
+	SuppressedSince(ctx context.Context, since, now time.Time) (map[string]bool, error)
+}
+
 // Links makes a recipient's personal links.
 type Links interface {
 	UnsubscribeURL(subscriberID string) (string, error)
@@ -204,10 +212,18 @@ type Service struct {
 	Sender  Sender
 	Limiter Limiter
 	Links   Links
-	// Quota and Guard are optional: nil sends without a daily quota or a
-	// reputation guard.
-	Quota Quota
-	Guard IssueGuard
+	// Quota, Guard and Departures are optional: nil sends without a daily
+	// quota, a reputation guard, or skipping those who left after their
+	// batch was planned.
+	Quota      Quota
+	Guard      IssueGuard
+	Departures Departures
+	// DeparturesTTL is how long the departures read for one batch serve
+	// the next ones (default 30 s): one read per container and half
+	// minute, not one per batch, keeps the check off the per-recipient
+	// cost. A reader who leaves less than that before their batch goes
+	// out may still get the issue.
+	DeparturesTTL time.Duration
 	// Chunk is the most recipients per SES call (≤ 50); smaller when the
 	// per-instance send rate is below 50 a second, so that a call never
 	// needs more than one second's budget.
@@ -217,11 +233,21 @@ type Service struct {
 	Lease time.Duration
 	Now   func() time.Time
 	Log   *slog.Logger
+
+	mu       sync.Mutex
+	departed departures // cached, see departedSince
 }
 
-// Result counts what happened to a batch's recipients.
+// departures is a cached read of Departures.
+type departures struct {
+	ids         map[string]bool
+	since, read time.Time
+}
+
+// Result counts what happened to a batch's recipients: Suppressed are
+// those who left after the batch was planned (recorded, not sent).
 type Result struct {
-	Sent, Skipped, Failed, Retry int
+	Sent, Skipped, Failed, Retry, Suppressed int
 }
 
 // SendBatch sends batch b. It returns an error when some recipients must be
@@ -238,6 +264,11 @@ func (s *Service) SendBatch(ctx context.Context, b gazette.SendBatch) (Result, e
 	var res Result
 	n := len(b.Recipients)
 	if err := s.gate(ctx, b); err != nil {
+		res.Retry = n
+		return res, err
+	}
+	departed, err := s.departedSince(ctx, b)
+	if err != nil {
 		res.Retry = n
 		return res, err
 	}
@@ -273,6 +304,20 @@ func (s *Service) SendBatch(ctx context.Context, b gazette.SendBatch) (Result, e
 		res.Skipped = n - len(todo)
 		s.Log.InfoContext(ctx, "recipients already handled", "issue", b.Issue, "batch", b.Batch, "skipped", res.Skipped)
 	}
+	// Whoever left after the batch was planned is recorded as suppressed,
+	// with the first chunk's outcomes, and not sent.
+	var suppressed []Record
+	if len(departed) > 0 {
+		kept := make([]gazette.Recipient, 0, len(todo))
+		for _, r := range todo {
+			if departed[r.SubscriberID] {
+				suppressed = append(suppressed, Record{Recipient: r.SubscriberID, State: Suppressed})
+			} else {
+				kept = append(kept, r)
+			}
+		}
+		todo = kept
+	}
 	chunk := min(max(s.Chunk, 1), gazette.MaxBatchRecipients)
 	var firstErr error
 	released := false
@@ -280,7 +325,8 @@ func (s *Service) SendBatch(ctx context.Context, b gazette.SendBatch) (Result, e
 		part := todo[start:min(start+chunk, len(todo))]
 		last := start+chunk >= len(todo)
 		var err error
-		released, err = s.sendChunk(ctx, b, k, owner, part, last, &res)
+		released, err = s.sendChunk(ctx, b, k, owner, part, suppressed, last, &res)
+		suppressed = nil
 		if err != nil {
 			firstErr = err
 			// Everyone not yet attempted goes to the redelivery.
@@ -298,8 +344,8 @@ func (s *Service) SendBatch(ctx context.Context, b gazette.SendBatch) (Result, e
 				"batch", b.Batch, "error", err.Error())
 		}
 	}
-	s.Log.InfoContext(ctx, "batch done", "issue", b.Issue, "batch", b.Batch,
-		"sent", res.Sent, "skipped", res.Skipped, "failed", res.Failed, "retry", res.Retry)
+	s.Log.InfoContext(ctx, "batch done", "issue", b.Issue, "batch", b.Batch, "sent", res.Sent,
+		"skipped", res.Skipped, "failed", res.Failed, "retry", res.Retry, "suppressed", res.Suppressed)
 	if firstErr != nil {
 		return res, fmt.Errorf("send issue %d batch %d: %w", b.Issue, b.Batch, firstErr)
 	}
@@ -344,25 +390,60 @@ func (s *Service) gate(ctx context.Context, b gazette.SendBatch) error {
 	return nil
 }
 
+// departedSince returns who left since the batch was planned (a day back
+// for a batch without PlannedAt), from a read at most DeparturesTTL old
+// that reaches back far enough.
+func (s *Service) departedSince(ctx context.Context, b gazette.SendBatch) (map[string]bool, error) {
+	if s.Departures == nil {
+		return nil, nil
+	}
+	now := s.Now()
+	since := b.PlannedAt
+	if since.IsZero() {
+		since = now.Add(-24 * time.Hour)
+	}
+	ttl := s.DeparturesTTL
+	if ttl <= 0 {
+		ttl = 30 * time.Second
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d := s.departed; d.ids != nil && now.Sub(d.read) < ttl && !d.since.After(since) {
+		return d.ids, nil
+	}
+	ids, err := s.Departures.SuppressedSince(ctx, since, now)
+	if err != nil {
+		return nil, fmt.Errorf("send issue %d batch %d: read departures: %w", b.Issue, b.Batch, err)
+	}
+	if ids == nil {
+		ids = map[string]bool{}
+	}
+	s.departed = departures{ids: ids, since: since, read: now}
+	return ids, nil
+}
+
 // sendChunk sends one SES call's worth of the batch and records the
-// outcomes; with last set, that Record also releases the claim (released
-// reports it did). part may be empty (everyone was recorded before): then
-// only the release is written. A returned error means the chunk's unsent
+// outcomes, with suppressed ones of recipients not sent; with last set,
+// that Record also releases the claim (released reports it did). part may
+// be empty (everyone was recorded before): then only the release is
+// written. A returned error means the chunk's unsent
 // recipients were counted as Retry; a recordFailed one means SES answered
 // and its outcomes may be unwritten (or the claim was lost).
-func (s *Service) sendChunk(ctx context.Context, b gazette.SendBatch, k BatchKey, owner string, part []gazette.Recipient, last bool, res *Result) (released bool, err error) {
+func (s *Service) sendChunk(ctx context.Context, b gazette.SendBatch, k BatchKey, owner string, part []gazette.Recipient, suppressed []Record, last bool, res *Result) (released bool, err error) {
 	var outcomes []Outcome
 	if len(part) > 0 {
 		if outcomes, err = s.send(ctx, b, part); err != nil {
-			// Nothing of this chunk was sent: all of it may go again.
-			res.Retry += len(part)
+			// Nothing of this chunk was sent: all of it may go again (and
+			// the suppressed, unrecorded, are found again next time).
+			res.Retry += len(part) + len(suppressed)
 			s.Log.WarnContext(ctx, "bulk send failed", "issue", b.Issue, "batch", b.Batch,
 				"kind", gazette.KindOf(err).String(), "recipients", len(part), "error", err.Error())
 			return false, err
 		}
 	}
-	rs := make([]Record, 0, len(part))
-	var counts Result
+	rs := make([]Record, 0, len(part)+len(suppressed))
+	rs = append(rs, suppressed...)
+	counts := Result{Suppressed: len(suppressed)}
 	for i, r := range part {
 		o := outcomes[i]
 		switch {
@@ -397,6 +478,7 @@ func (s *Service) sendChunk(ctx context.Context, b gazette.SendBatch, k BatchKey
 			res.Sent += counts.Sent
 			res.Failed += counts.Failed
 			res.Retry += counts.Retry
+			res.Suppressed += counts.Suppressed
 			s.Log.WarnContext(ctx, "claim lost to another invocation; outcomes recorded", "issue", b.Issue,
 				"batch", b.Batch, "error", err.Error())
 			// Retryable: the redelivery finds the batch in flight or done.
@@ -405,7 +487,7 @@ func (s *Service) sendChunk(ctx context.Context, b gazette.SendBatch, k BatchKey
 		// The outcomes count as retry (the redelivery finds no record of
 		// them) and the claim is kept until its lease ends. For those SES
 		// accepted, this is the documented at-least-once window.
-		res.Retry += len(part)
+		res.Retry += len(part) + len(suppressed)
 		s.Log.WarnContext(ctx, "ledger write failed after SES answered; the claim is kept until its lease ends",
 			"issue", b.Issue, "batch", b.Batch, "unwritten", len(rs), "error", err.Error())
 		return false, recordFailed{err}
@@ -413,6 +495,7 @@ func (s *Service) sendChunk(ctx context.Context, b gazette.SendBatch, k BatchKey
 	res.Sent += counts.Sent
 	res.Retry += counts.Retry
 	res.Failed += counts.Failed
+	res.Suppressed += counts.Suppressed
 	return last, nil
 }
 

@@ -23,8 +23,9 @@ import (
 
 // Ledger record states, as the DynamoDB ledger names them.
 const (
-	stSent   = "sent"
-	stFailed = "failed"
+	stSent       = "sent"
+	stFailed     = "failed"
+	stSuppressed = "suppressed"
 )
 
 type record struct {
@@ -81,10 +82,7 @@ func (l *memLedger) Claim(_ context.Context, k BatchKey, owner string, _ int, no
 		c.state, c.owner, c.leaseUntil, c.hash = "held", owner, now.Add(lease), k.Hash
 		known := map[string]ClaimState{}
 		for id, r := range c.recs {
-			known[id] = Failed
-			if r.state == stSent {
-				known[id] = Sent
-			}
+			known[id] = map[string]ClaimState{stSent: Sent, stFailed: Failed, stSuppressed: Suppressed}[r.state]
 		}
 		return Claimed, known, nil
 	case c.state == "held":
@@ -105,11 +103,16 @@ func (l *memLedger) Record(_ context.Context, k BatchKey, owner string, rs []Rec
 	}
 	c := l.item(k)
 	for _, r := range rs {
-		rec := record{state: stFailed, reason: r.Reason}
-		if r.State == Sent {
-			rec = record{state: stSent, messageID: r.MessageID}
+		switch r.State {
+		case Sent:
+			c.recs[r.Recipient] = record{state: stSent, messageID: r.MessageID}
+		case Failed:
+			c.recs[r.Recipient] = record{state: stFailed, reason: r.Reason}
+		case Suppressed:
+			c.recs[r.Recipient] = record{state: stSuppressed}
+		default:
+			return fmt.Errorf("cannot record state %d", r.State)
 		}
-		c.recs[r.Recipient] = rec
 	}
 	if c.state != "held" || c.owner != owner {
 		return gazette.Errorf(gazette.KindConflict, "claim_lost", "ledger: %s is not held by %s", claimKey(k), owner)
@@ -787,5 +790,85 @@ func TestKeyOf(t *testing.T) {
 	}
 	if a.Hash == c.Hash {
 		t.Errorf("KeyOf of different recipients collides: %v", a)
+	}
+}
+
+// fakeDepartures is a Departures with a fixed set; reads counts the calls
+// and err fails them.
+type fakeDepartures struct {
+	ids   map[string]bool
+	since []time.Time
+	reads int
+	err   error
+}
+
+func (f *fakeDepartures) SuppressedSince(_ context.Context, since, _ time.Time) (map[string]bool, error) {
+	f.reads++
+	f.since = append(f.since, since)
+	return maps.Clone(f.ids), f.err
+}
+
+// TestSendBatchDepartures: whoever left after the batch was planned is
+// recorded as suppressed and not sent, and the redelivery skips them; the
+// departures are read once per DeparturesTTL, far enough back.
+func TestSendBatchDepartures(t *testing.T) {
+	e, svc := newEnv(4, 2)
+	planned := e.clock.Now().Add(-time.Hour)
+	e.batch.PlannedAt = planned
+	left := e.batch.Recipients[1].SubscriberID
+	deps := &fakeDepartures{ids: map[string]bool{left: true, "someone-else": true}}
+	svc.Departures = deps
+
+	res, err := svc.SendBatch(context.Background(), e.batch)
+	if err != nil || res != (Result{Sent: 3, Suppressed: 1}) {
+		t.Fatalf("SendBatch() = %+v, %v; want 3 sent, 1 suppressed", res, err)
+	}
+	if diff := cmp.Diff([]int{1, 0, 1, 1}, e.deliveries()); diff != "" {
+		t.Errorf("deliveries per recipient (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{stSent, stSuppressed, stSent, stSent}, e.ledger.states(3, e.batch.Recipients)); diff != "" {
+		t.Errorf("ledger states (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]int{2, 1}, e.sender.callSizes()); diff != "" {
+		t.Errorf("recipients per SES call (-want +got):\n%s", diff)
+	}
+
+	// A second batch within the TTL uses the same read; a batch planned
+	// earlier than that read reaches back needs a new one, as does the
+	// first batch after the TTL.
+	other := e.batch
+	other.Batch = 9
+	if _, err := svc.SendBatch(context.Background(), other); err != nil {
+		t.Fatal(err)
+	}
+	earlier := other
+	earlier.Batch, earlier.PlannedAt = 10, planned.Add(-time.Hour)
+	if _, err := svc.SendBatch(context.Background(), earlier); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.advance(31 * time.Second)
+	later := other
+	later.Batch = 11
+	if _, err := svc.SendBatch(context.Background(), later); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]time.Time{planned, planned.Add(-time.Hour), planned}, deps.since); diff != "" {
+		t.Errorf("departures read since (-want +got):\n%s", diff)
+	}
+
+	// The redelivery of the first batch sends nobody and suppresses nobody
+	// again: all four are recorded.
+	if res, err := svc.SendBatch(context.Background(), e.batch); err != nil || res != (Result{Skipped: 4}) {
+		t.Errorf("redelivery = %+v, %v; want 4 skipped", res, err)
+	}
+
+	// A failed read stops the batch before its claim, to be retried.
+	e2, svc2 := newEnv(2, 50)
+	svc2.Departures = &fakeDepartures{err: gazette.Errorf(gazette.KindThrottled, "dynamodb", "slow down")}
+	if res, err := svc2.SendBatch(context.Background(), e2.batch); !gazette.Retryable(err) || res != (Result{Retry: 2}) {
+		t.Errorf("SendBatch() with unreadable departures = %+v, %v; want all retried, retryable", res, err)
+	}
+	if e2.ledger.calls["Claim"] != 0 || len(e2.sender.calls) != 0 {
+		t.Errorf("claimed %d times, %d SES calls; want none", e2.ledger.calls["Claim"], len(e2.sender.calls))
 	}
 }

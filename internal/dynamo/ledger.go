@@ -35,9 +35,10 @@ const (
 
 // Ledger is the delivery ledger (delivery.Ledger): one item per (issue,
 // batch), sort key "batch#<n>", holding the claim (claim, owner,
-// leaseUntil, hash, pending, attempts) and the recipients' outcomes as two
-// string sets: `sent` of "<subscriber ID> <SES message ID>" and `failed` of
-// "<subscriber ID> <reason>". Sets make a Record idempotent and
+// leaseUntil, hash, pending, attempts) and the recipients' outcomes as
+// string sets: `sent` of "<subscriber ID> <SES message ID>", `failed` of
+// "<subscriber ID> <reason>" and `suppressed` of "<subscriber ID>" (left
+// after the batch was planned, not sent). Sets make a Record idempotent and
 // commutative: writing the same outcome twice changes nothing, and a late
 // writer cannot erase an earlier one. See the delivery package
 // documentation for the protocol and its races.
@@ -111,14 +112,14 @@ func (l *Ledger) Claim(ctx context.Context, k delivery.BatchKey, owner string, p
 // recorded reads a batch item's outcome sets.
 func recorded(item map[string]types.AttributeValue) map[string]delivery.ClaimState {
 	known := map[string]delivery.ClaimState{}
-	for attr, st := range map[string]delivery.ClaimState{"failed": delivery.Failed, "sent": delivery.Sent} {
+	for attr, st := range map[string]delivery.ClaimState{"failed": delivery.Failed, "sent": delivery.Sent, "suppressed": delivery.Suppressed} {
 		set, _ := item[attr].(*types.AttributeValueMemberSS)
 		if set == nil {
 			continue
 		}
 		for _, e := range set.Value {
 			id, _, _ := strings.Cut(e, " ")
-			// "sent" wins over "failed": SES accepted it at some point.
+			// "sent" wins over the others: SES accepted it at some point.
 			if known[id] != delivery.Sent {
 				known[id] = st
 			}
@@ -182,11 +183,11 @@ func (l *Ledger) Record(ctx context.Context, k delivery.BatchKey, owner string, 
 	return gazette.Errorf(gazette.KindConflict, "claim_lost", "%s: claim no longer held by %s; outcomes recorded", op, owner)
 }
 
-// outcomeSets turns rs into an "ADD sent :sent, failed :failed" clause and
+// outcomeSets turns rs into an "ADD sent :sent, failed :failed, …" clause and
 // its values (empty sets are not allowed, so a set without members is left
 // out).
 func outcomeSets(rs []delivery.Record) (string, map[string]types.AttributeValue, error) {
-	var sent, failed []string
+	var sent, failed, suppressed []string
 	seen := make(map[string]bool, len(rs))
 	for _, r := range rs {
 		var e string
@@ -197,6 +198,9 @@ func outcomeSets(rs []delivery.Record) (string, map[string]types.AttributeValue,
 		case delivery.Failed:
 			e = r.Recipient + " " + r.Reason
 			failed = append(failed, e)
+		case delivery.Suppressed:
+			e = r.Recipient
+			suppressed = append(suppressed, e)
 		default:
 			return "", nil, fmt.Errorf("recipient %s: cannot record state %d", r.Recipient, r.State)
 		}
@@ -215,6 +219,10 @@ func outcomeSets(rs []delivery.Record) (string, map[string]types.AttributeValue,
 		values[":failed"] = &types.AttributeValueMemberSS{Value: failed}
 		parts = append(parts, "failed :failed")
 	}
+	if len(suppressed) > 0 {
+		values[":suppressed"] = &types.AttributeValueMemberSS{Value: suppressed}
+		parts = append(parts, "suppressed :suppressed")
+	}
 	if len(parts) == 0 {
 		return "", values, nil
 	}
@@ -224,7 +232,7 @@ func outcomeSets(rs []delivery.Record) (string, map[string]types.AttributeValue,
 // outcomeValues keeps only the outcome sets of values.
 func outcomeValues(values map[string]types.AttributeValue) (map[string]types.AttributeValue, bool) {
 	out := map[string]types.AttributeValue{}
-	for _, k := range []string{":sent", ":failed"} {
+	for _, k := range []string{":sent", ":failed", ":suppressed"} {
 		if v, ok := values[k]; ok {
 			out[k] = v
 		}
@@ -248,7 +256,8 @@ type LedgerQueryAPI interface {
 	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 }
 
-// LedgerCounts counts issue's recipients by outcome (sent, failed) from
+// LedgerCounts counts issue's recipients by outcome (sent, failed,
+// suppressed) from
 // its batch items, and the recipients of batches held by a running send
 // ("claimed", at most: some may be recorded already) and of batches
 // released with recipients to retry ("retry"), page by page.
@@ -257,7 +266,7 @@ func LedgerCounts(ctx context.Context, api LedgerQueryAPI, table string, issue i
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(table),
 		KeyConditionExpression:    aws.String("#i = :i AND begins_with(#r, :batch)"),
-		ProjectionExpression:      aws.String("#c, pending, sent, failed"),
+		ProjectionExpression:      aws.String("#c, pending, sent, failed, suppressed"),
 		ExpressionAttributeNames:  map[string]string{"#i": "issue", "#r": "recipient", "#c": "claim"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":i": number(issue), ":batch": &types.AttributeValueMemberS{Value: claimPrefix}},
 		ConsistentRead:            aws.Bool(true),
@@ -269,10 +278,13 @@ func LedgerCounts(ctx context.Context, api LedgerQueryAPI, table string, issue i
 		}
 		for _, item := range out.Items {
 			for _, st := range recorded(item) {
-				if st == delivery.Sent {
+				switch st {
+				case delivery.Sent:
 					counts["sent"]++
-				} else {
+				case delivery.Failed:
 					counts["failed"]++
+				case delivery.Suppressed:
+					counts["suppressed"]++
 				}
 			}
 			c, _ := item["claim"].(*types.AttributeValueMemberS)

@@ -87,7 +87,8 @@ func TestIntegrationLedger(t *testing.T) {
 	if st != delivery.Claimed || len(known) != 50 || known["sub00"] != delivery.Sent || known["sub07"] != delivery.Failed {
 		t.Errorf("claim of an open batch = %v with %d known (want 50), sub00 %v, sub07 %v", st, len(known), known["sub00"], known["sub07"])
 	}
-	if err := l.Record(ctx, k, "c", rs[50:], delivery.Release{End: true, Done: true}); err != nil {
+	last := append(rs[50:], delivery.Record{Recipient: "left01", State: delivery.Suppressed})
+	if err := l.Record(ctx, k, "c", last, delivery.Release{End: true, Done: true}); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := claim(k, "d", now.Add(3*time.Minute)); st != delivery.Done {
@@ -97,12 +98,12 @@ func TestIntegrationLedger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := map[string]int{"sent": 59, "failed": 1}; !maps.Equal(counts, want) {
+	if want := map[string]int{"sent": 59, "failed": 1, "suppressed": 1}; !maps.Equal(counts, want) {
 		t.Errorf("counts = %v, want %v", counts, want)
 	}
 	// Re-formed under the same number: other recipients, another hash.
-	if st, known := claim(delivery.BatchKey{Issue: 5, Batch: 1, Hash: "h2"}, "e", now.Add(3*time.Minute)); st != delivery.Claimed || len(known) != 60 {
-		t.Errorf("claim of a re-formed batch = %v with %d known, want Claimed with 60", st, len(known))
+	if st, known := claim(delivery.BatchKey{Issue: 5, Batch: 1, Hash: "h2"}, "e", now.Add(3*time.Minute)); st != delivery.Claimed || len(known) != 61 || known["left01"] != delivery.Suppressed {
+		t.Errorf("claim of a re-formed batch = %v with %d known (left01 %v), want Claimed with 61", st, len(known), known["left01"])
 	}
 	counts, err = LedgerCounts(ctx, api, table, 5)
 	if err != nil {

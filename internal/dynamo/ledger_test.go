@@ -61,9 +61,10 @@ func TestLedgerClaim(t *testing.T) {
 			name: "open batch returns what earlier deliveries recorded",
 			api: &fakeLedgerAPI{old: map[string]types.AttributeValue{
 				"claim": str("open"), "sent": ss("a m1", "b m2"), "failed": ss("c MessageRejected", "b rejected once"),
+				"suppressed": ss("d"),
 			}},
 			want:      delivery.Claimed,
-			wantKnown: map[string]delivery.ClaimState{"a": delivery.Sent, "b": delivery.Sent, "c": delivery.Failed},
+			wantKnown: map[string]delivery.ClaimState{"a": delivery.Sent, "b": delivery.Sent, "c": delivery.Failed, "d": delivery.Suppressed},
 		},
 		{
 			name: "done for these recipients, from the refusal's item",
@@ -135,6 +136,8 @@ func TestLedgerRecord(t *testing.T) {
 		{name: "outcomes and release done in one write", rs: outcomes, rel: delivery.Release{End: true, Done: true},
 			wantExprs: []string{"SET #c = :state, pending = :pending, lastError = :reason REMOVE #o, leaseUntil ADD sent :sent, failed :failed"},
 			wantSent:  []string{"a m1", "c m3"}, wantFail: []string{"b MessageRejected"}},
+		{name: "suppressed recipients go in their own set", rs: []delivery.Record{{Recipient: "d", State: delivery.Suppressed}}, rel: delivery.Release{End: true, Done: true},
+			wantExprs: []string{"SET #c = :state, pending = :pending, lastError = :reason REMOVE #o, leaseUntil ADD suppressed :suppressed"}},
 		{name: "outcomes of a chunk, claim kept", rs: sentOnly,
 			wantExprs: []string{"ADD sent :sent"}, wantSent: []string{"a m1"}},
 		{name: "release without outcomes", rel: delivery.Release{End: true, Pending: 3, Reason: "throttled"},
@@ -230,7 +233,7 @@ func TestLedgerCounts(t *testing.T) {
 			{"claim": str("held"), "pending": number(50)},
 		},
 		{
-			{"claim": str("open"), "pending": number(3), "sent": ss("d m4")},
+			{"claim": str("open"), "pending": number(3), "sent": ss("d m4"), "suppressed": ss("f", "g")},
 			{"claim": str("done"), "pending": number(0), "sent": ss("e m5"), "failed": ss("e rejected before")},
 		},
 	}}
@@ -238,7 +241,7 @@ func TestLedgerCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{"sent": 4, "failed": 1, "claimed": 50, "retry": 3}
+	want := map[string]int{"sent": 4, "failed": 1, "suppressed": 2, "claimed": 50, "retry": 3}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("counts (-want +got):\n%s", diff)
 	}

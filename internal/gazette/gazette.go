@@ -96,6 +96,9 @@ type SendBatch struct {
 	Batch      int         `json:"batch"`
 	Template   string      `json:"template"`
 	Recipients []Recipient `json:"recipients"`
+	// PlannedAt is when publish formed the batch from the subscribers
+	// table: send-batch skips recipients who left after it.
+	PlannedAt time.Time `json:"plannedAt,omitzero"`
 }
 
 // MaxBatchRecipients is SES SendBulkEmail's limit of destinations per call.

@@ -348,6 +348,8 @@ func (s *Service) plan(ctx context.Context, seg *segments, st gazette.IssueState
 		return Plan{}, fmt.Errorf("publish issue %d: %w", st.Number, err)
 	}
 	p := Plan{Cursor: st.Cursor, FirstBatch: st.Batches, Listed: st.Recipients + st.Unmatched, Next: next}
+	// Listed now: send-batch skips whoever leaves after this.
+	listedAt := s.Now().UTC()
 	// Group the page by segment, keeping first-seen order so batch numbers
 	// are stable for the same page.
 	groups := map[string][]gazette.Recipient{}
@@ -373,7 +375,7 @@ func (s *Service) plan(ctx context.Context, seg *segments, st gazette.IssueState
 		rs := groups[key]
 		for start := 0; start < len(rs); start += gazette.MaxBatchRecipients {
 			p.Batches = append(p.Batches, gazette.SendBatch{Issue: st.Number, Batch: st.Batches + len(p.Batches) + 1,
-				Segment: key, Template: seg.templates[key],
+				Segment: key, Template: seg.templates[key], PlannedAt: listedAt,
 				Recipients: rs[start:min(start+gazette.MaxBatchRecipients, len(rs))]})
 		}
 	}
