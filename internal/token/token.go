@@ -16,6 +16,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"sync"
 	"time"
 
 	"github.com/gazette-news/gazette/internal/gazette"
@@ -53,6 +55,11 @@ var (
 // first and keep the previous one until its links have expired.
 type Signer struct {
 	keys [][]byte
+	// macs holds, per key, HMAC states already keyed: Reset returns one to
+	// its keyed state without hashing the key again, which halves the
+	// work of a MAC over a 25-byte payload. send-batch signs two links per
+	// recipient.
+	macs []*sync.Pool
 }
 
 // NewSigner returns a Signer; keys[0] signs, all keys verify.
@@ -65,7 +72,11 @@ func NewSigner(keys ...[]byte) (*Signer, error) {
 			return nil, fmt.Errorf("token: key %d is %d bytes, want at least %d", i, len(k), MinKeyLen)
 		}
 	}
-	return &Signer{keys: keys}, nil
+	s := &Signer{keys: keys}
+	for _, k := range keys {
+		s.macs = append(s.macs, &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }})
+	}
+	return s, nil
 }
 
 // Sign returns a token for subscriberID (a gazette.SubscriberID) and purpose,
@@ -79,7 +90,7 @@ func (s *Signer) Sign(subscriberID string, p Purpose, expires time.Time) (string
 	copy(buf, id)
 	buf[idLen] = byte(p)
 	binary.BigEndian.PutUint64(buf[idLen+1:], uint64(expires.Unix()))
-	buf = append(buf, mac(s.keys[0], buf[:payloadLen])...)
+	buf = s.mac(0, buf[:payloadLen], buf)
 	return base64.RawURLEncoding.EncodeToString(buf), nil
 }
 
@@ -93,9 +104,10 @@ func (s *Signer) Verify(tok string, p Purpose, now time.Time) (string, error) {
 	}
 	payload, sum := buf[:payloadLen], buf[payloadLen:]
 	ok := false
-	for _, k := range s.keys {
+	var own [macLen]byte
+	for i := range s.keys {
 		// Check every key: the loop's duration does not say which one matched.
-		if hmac.Equal(sum, mac(k, payload)) {
+		if hmac.Equal(sum, s.mac(i, payload, own[:0])) {
 			ok = true
 		}
 	}
@@ -109,8 +121,12 @@ func (s *Signer) Verify(tok string, p Purpose, now time.Time) (string, error) {
 	return hex.EncodeToString(payload[:idLen]), nil
 }
 
-func mac(key, payload []byte) []byte {
-	h := hmac.New(sha256.New, key)
+// mac appends the HMAC-SHA256 of payload under key i to dst.
+func (s *Signer) mac(i int, payload, dst []byte) []byte {
+	h := s.macs[i].Get().(hash.Hash)
+	h.Reset()
 	h.Write(payload)
-	return h.Sum(nil)
+	dst = h.Sum(dst)
+	s.macs[i].Put(h)
+	return dst
 }
