@@ -140,9 +140,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 // ---------------------------------------------------------------- CPU
 
-// applySendBatchRuntime gives this process the GC settings the template
-// gives the send-batch function (GOGC, GOMEMLIMIT), so that the bench
-// measures what production runs; it returns them for the report.
+// applySendBatchRuntime gives this process the runtime settings the
+// template gives the send-batch function (GOGC, GOMEMLIMIT, GOMAXPROCS), so
+// that the bench measures what production runs; it returns them for the
+// report.
 func applySendBatchRuntime(path string) (string, error) {
 	t, err := localstack.LoadTemplate(path)
 	if err != nil {
@@ -173,6 +174,14 @@ func applySendBatchRuntime(path string) (string, error) {
 		}
 		debug.SetMemoryLimit(n)
 		parts = append(parts, "GOMEMLIMIT="+v)
+	}
+	if v, ok := vars["GOMAXPROCS"].(string); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return "", fmt.Errorf("%s: SendBatchFunction GOMAXPROCS %q is not a positive number", path, v)
+		}
+		runtime.GOMAXPROCS(n)
+		parts = append(parts, "GOMAXPROCS="+v)
 	}
 	if len(parts) == 0 {
 		return "Go defaults", nil

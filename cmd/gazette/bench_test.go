@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"testing"
 )
@@ -37,6 +38,7 @@ func TestParseMemLimit(t *testing.T) {
 func TestApplySendBatchRuntime(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	tests := []struct {
 		name    string
 		env     string
@@ -44,9 +46,10 @@ func TestApplySendBatchRuntime(t *testing.T) {
 		wantGC  int
 		wantErr bool
 	}{
-		{name: "both set", env: "GOGC: \"250\"\n          GOMEMLIMIT: 64MiB", want: "GOGC=250 GOMEMLIMIT=64MiB", wantGC: 250},
+		{name: "all set", env: "GOGC: \"250\"\n          GOMEMLIMIT: 64MiB\n          GOMAXPROCS: \"1\"", want: "GOGC=250 GOMEMLIMIT=64MiB GOMAXPROCS=1", wantGC: 250},
 		{name: "none set", env: "OTHER: x", want: "Go defaults", wantGC: 100},
 		{name: "bad GOGC", env: "GOGC: lots", wantErr: true},
+		{name: "bad GOMAXPROCS", env: "GOMAXPROCS: \"0\"", wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
