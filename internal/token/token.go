@@ -82,16 +82,17 @@ func NewSigner(keys ...[]byte) (*Signer, error) {
 // Sign returns a token for subscriberID (a gazette.SubscriberID) and purpose,
 // valid until expires.
 func (s *Signer) Sign(subscriberID string, p Purpose, expires time.Time) (string, error) {
-	id, err := hex.DecodeString(subscriberID)
-	if err != nil || len(id) != idLen {
+	var buf [tokenLen]byte // on the stack: one allocation, the string
+	if len(subscriberID) != 2*idLen {
 		return "", fmt.Errorf("token: subscriber ID %q is not %d hex bytes", subscriberID, idLen)
 	}
-	buf := make([]byte, payloadLen, tokenLen)
-	copy(buf, id)
+	if _, err := hex.Decode(buf[:idLen], []byte(subscriberID)); err != nil {
+		return "", fmt.Errorf("token: subscriber ID %q is not %d hex bytes", subscriberID, idLen)
+	}
 	buf[idLen] = byte(p)
 	binary.BigEndian.PutUint64(buf[idLen+1:], uint64(expires.Unix()))
-	buf = s.mac(0, buf[:payloadLen], buf)
-	return base64.RawURLEncoding.EncodeToString(buf), nil
+	s.mac(0, buf[:payloadLen], buf[:payloadLen])
+	return base64.RawURLEncoding.EncodeToString(buf[:]), nil
 }
 
 // Verify checks tok for purpose p at time now and returns the subscriber ID
