@@ -83,6 +83,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/article
 	go test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/token
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/feedback
+	go test -run '^$$' -fuzz '^FuzzTemplateData$$' -fuzztime $(FUZZTIME) ./internal/sesmail
 
 sam: tools ## sam validate --lint and sam build
 	$(VENV_BIN)/sam validate --lint --region us-east-1

@@ -6,7 +6,6 @@ package sesmail
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -132,14 +131,11 @@ type BulkResult struct {
 // SendBulk sends b. An error means the call as a whole failed (nothing was
 // sent); per-entry failures are in the results.
 func (c *Client) SendBulk(ctx context.Context, b Bulk) ([]BulkResult, error) {
-	defaults, err := json.Marshal(orEmpty(b.DefaultData))
-	if err != nil {
-		return nil, fmt.Errorf("bulk default data: %w", err)
-	}
+	defaults := templateData(b.DefaultData)
 	in := &sesv2.SendBulkEmailInput{
 		FromEmailAddress: aws.String(b.From),
 		DefaultContent: &types.BulkEmailContent{Template: &types.Template{
-			TemplateName: aws.String(b.Template), TemplateData: aws.String(string(defaults)),
+			TemplateName: aws.String(b.Template), TemplateData: aws.String(defaults),
 			Headers: headers(b.DefaultHeaders),
 		}},
 		DefaultEmailTags: tags(b.Tags),
@@ -148,14 +144,11 @@ func (c *Client) SendBulk(ctx context.Context, b Bulk) ([]BulkResult, error) {
 		in.ConfigurationSetName = aws.String(b.ConfigurationSet)
 	}
 	for _, e := range b.Entries {
-		data, err := json.Marshal(orEmpty(e.Data))
-		if err != nil {
-			return nil, fmt.Errorf("bulk entry data: %w", err)
-		}
+		data := templateData(e.Data)
 		in.BulkEmailEntries = append(in.BulkEmailEntries, types.BulkEmailEntry{
 			Destination: &types.Destination{ToAddresses: []string{e.To}},
 			ReplacementEmailContent: &types.ReplacementEmailContent{
-				ReplacementTemplate: &types.ReplacementTemplate{ReplacementTemplateData: aws.String(string(data))},
+				ReplacementTemplate: &types.ReplacementTemplate{ReplacementTemplateData: aws.String(data)},
 			},
 			ReplacementHeaders: headers(e.Headers),
 		})
@@ -252,11 +245,4 @@ func tags(m map[string]string) []types.MessageTag {
 		out = append(out, types.MessageTag{Name: aws.String(k), Value: aws.String(v)})
 	}
 	return out
-}
-
-func orEmpty(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
-	}
-	return m
 }
