@@ -31,6 +31,10 @@
 // Batches smaller than the account's rate allows in one second are sent in
 // several SES calls (Service.Chunk); each call is followed by its Record.
 //
+// Recipients who left (unsubscribed, bounced, complained) after their batch
+// was planned are recorded "suppressed" with the first Record and not sent
+// (Service.Departures, read once per DeparturesTTL, not per batch).
+//
 // Per-batch records are enough because publish puts every recipient in
 // exactly one batch number of an issue: subscribers are paged in ID order,
 // pages are disjoint, and a page's batches are fixed by its saved plan
