@@ -125,13 +125,14 @@ func KeyOf(b gazette.SendBatch) BatchKey {
 // claim and its recipients' outcomes (see the package documentation).
 type Ledger interface {
 	// Claim takes batch k for owner until now+lease. Claimed comes with
-	// what earlier deliveries recorded for the batch's recipients (Sent or
-	// Failed, by subscriber ID; they are skipped); Done means every one of
+	// what earlier deliveries recorded for the batch's recipients (Sent,
+	// Failed or Suppressed, by subscriber ID; they are skipped); Done means every one of
 	// them is recorded, InFlight that a live invocation holds the batch.
 	// pending is how many recipients the batch has (for `gazette issue
 	// status`).
 	Claim(ctx context.Context, k BatchKey, owner string, pending int, now time.Time, lease time.Duration) (ClaimState, map[string]ClaimState, error)
-	// Record adds outcomes (State Sent or Failed) to batch k and, when
+	// Record adds outcomes (State Sent, Failed or Suppressed) to batch k
+	// and, when
 	// rel.End is set, ends owner's claim in the same write. The write is
 	// all or nothing. When owner no longer holds the claim the outcomes are
 	// written all the same and the error is of kind gazette.KindConflict:
@@ -254,6 +255,14 @@ type Result struct {
 	Sent, Skipped, Failed, Retry, Suppressed int
 }
 
+func (r *Result) add(o Result) {
+	r.Sent += o.Sent
+	r.Skipped += o.Skipped
+	r.Failed += o.Failed
+	r.Retry += o.Retry
+	r.Suppressed += o.Suppressed
+}
+
 // SendBatch sends batch b. It returns an error when some recipients must be
 // retried (throttling, SES outage, the batch in flight elsewhere): the
 // caller hands the batch back to SQS, and the redelivery skips everyone
@@ -295,41 +304,34 @@ func (s *Service) SendBatch(ctx context.Context, b gazette.SendBatch) (Result, e
 			"send issue %d batch %d: in flight in another invocation", b.Issue, b.Batch)
 	}
 
-	// Whoever an earlier delivery recorded is skipped; the rest go out in
-	// chunks of at most one SES call each.
+	// Whoever an earlier delivery recorded is skipped; whoever left after
+	// the batch was planned is recorded as suppressed, with the first
+	// chunk's outcomes, and not sent; the rest go out in chunks of at most
+	// one SES call each.
 	todo := b.Recipients
-	if len(known) > 0 {
+	var suppressed []Record
+	if len(known) > 0 || len(departed) > 0 {
 		todo = make([]gazette.Recipient, 0, n)
 		for _, r := range b.Recipients {
-			if _, ok := known[r.SubscriberID]; !ok {
+			_, recorded := known[r.SubscriberID]
+			switch {
+			case recorded:
+				res.Skipped++
+			case departed[r.SubscriberID]:
+				suppressed = append(suppressed, Record{Recipient: r.SubscriberID, State: Suppressed})
+			default:
 				todo = append(todo, r)
 			}
 		}
-		res.Skipped = n - len(todo)
-		s.Log.InfoContext(ctx, "recipients already handled", "issue", b.Issue, "batch", b.Batch, "skipped", res.Skipped)
 	}
-	// Whoever left after the batch was planned is recorded as suppressed,
-	// with the first chunk's outcomes, and not sent.
-	var suppressed []Record
-	if len(departed) > 0 {
-		kept := make([]gazette.Recipient, 0, len(todo))
-		for _, r := range todo {
-			if departed[r.SubscriberID] {
-				suppressed = append(suppressed, Record{Recipient: r.SubscriberID, State: Suppressed})
-			} else {
-				kept = append(kept, r)
-			}
-		}
-		todo = kept
+	if res.Skipped > 0 {
+		s.Log.InfoContext(ctx, "recipients already handled", "issue", b.Issue, "batch", b.Batch, "skipped", res.Skipped)
 	}
 	chunk := min(max(s.Chunk, 1), gazette.MaxBatchRecipients)
 	var firstErr error
-	released := false
 	for start := 0; start < len(todo) || start == 0; start += chunk {
 		part := todo[start:min(start+chunk, len(todo))]
-		last := start+chunk >= len(todo)
-		var err error
-		released, err = s.sendChunk(ctx, b, k, owner, part, suppressed, last, &res)
+		err := s.sendChunk(ctx, b, k, owner, part, suppressed, start+chunk >= len(todo), &res)
 		suppressed = nil
 		if err != nil {
 			firstErr = err
@@ -338,7 +340,10 @@ func (s *Service) SendBatch(ctx context.Context, b gazette.SendBatch) (Result, e
 			break
 		}
 	}
-	if !released && firstErr != nil && !errors.As(firstErr, new(recordFailed)) {
+	// The last chunk's Record released the claim. A failed Record keeps it
+	// (or lost it to another invocation); any other failure sent nothing of
+	// its chunk, so the claim is opened for the redelivery at once.
+	if firstErr != nil && !errors.As(firstErr, new(recordFailed)) {
 		// Nothing of the failed chunk was sent: open the claim for the
 		// redelivery at once instead of making it wait for the lease.
 		rel := Release{End: true, Pending: res.Retry, Reason: firstErr.Error()}
@@ -428,21 +433,21 @@ func (s *Service) departedSince(ctx context.Context, b gazette.SendBatch) (map[s
 
 // sendChunk sends one SES call's worth of the batch and records the
 // outcomes, with suppressed ones of recipients not sent; with last set,
-// that Record also releases the claim (released reports it did). part may
-// be empty (everyone was recorded before): then only the release is
-// written. A returned error means the chunk's unsent
+// that Record also releases the claim. part may be empty (everyone was
+// recorded before): then only the release is written. A returned error means the chunk's unsent
 // recipients were counted as Retry; a recordFailed one means SES answered
 // and its outcomes may be unwritten (or the claim was lost).
-func (s *Service) sendChunk(ctx context.Context, b gazette.SendBatch, k BatchKey, owner string, part []gazette.Recipient, suppressed []Record, last bool, res *Result) (released bool, err error) {
+func (s *Service) sendChunk(ctx context.Context, b gazette.SendBatch, k BatchKey, owner string, part []gazette.Recipient, suppressed []Record, last bool, res *Result) error {
 	var outcomes []Outcome
 	if len(part) > 0 {
+		var err error
 		if outcomes, err = s.send(ctx, b, part); err != nil {
 			// Nothing of this chunk was sent: all of it may go again (and
 			// the suppressed, unrecorded, are found again next time).
 			res.Retry += len(part) + len(suppressed)
 			s.Log.WarnContext(ctx, "bulk send failed", "issue", b.Issue, "batch", b.Batch,
 				"kind", gazette.KindOf(err).String(), "recipients", len(part), "error", err.Error())
-			return false, err
+			return err
 		}
 	}
 	rs := make([]Record, 0, len(part)+len(suppressed))
@@ -479,14 +484,11 @@ func (s *Service) sendChunk(ctx context.Context, b gazette.SendBatch, k BatchKey
 		if gazette.KindOf(err) == gazette.KindConflict {
 			// The outcomes are written; the claim is someone else's now
 			// (our lease ran out), so stop and let them finish the batch.
-			res.Sent += counts.Sent
-			res.Failed += counts.Failed
-			res.Retry += counts.Retry
-			res.Suppressed += counts.Suppressed
+			res.add(counts)
 			s.Log.WarnContext(ctx, "claim lost to another invocation; outcomes recorded", "issue", b.Issue,
 				"batch", b.Batch, "error", err.Error())
 			// Retryable: the redelivery finds the batch in flight or done.
-			return true, recordFailed{gazette.Wrap(gazette.KindThrottled, "claim_lost", err)}
+			return recordFailed{gazette.Wrap(gazette.KindThrottled, "claim_lost", err)}
 		}
 		// The outcomes count as retry (the redelivery finds no record of
 		// them) and the claim is kept until its lease ends. For those SES
@@ -494,13 +496,10 @@ func (s *Service) sendChunk(ctx context.Context, b gazette.SendBatch, k BatchKey
 		res.Retry += len(part) + len(suppressed)
 		s.Log.WarnContext(ctx, "ledger write failed after SES answered; the claim is kept until its lease ends",
 			"issue", b.Issue, "batch", b.Batch, "unwritten", len(rs), "error", err.Error())
-		return false, recordFailed{err}
+		return recordFailed{err}
 	}
-	res.Sent += counts.Sent
-	res.Retry += counts.Retry
-	res.Failed += counts.Failed
-	res.Suppressed += counts.Suppressed
-	return last, nil
+	res.add(counts)
+	return nil
 }
 
 // send personalises part and sends it in one SES call, after the daily
