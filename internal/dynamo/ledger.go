@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -109,19 +110,26 @@ func (l *Ledger) Claim(ctx context.Context, k delivery.BatchKey, owner string, p
 	return delivery.InFlight, nil, nil
 }
 
+// outcomeSets are a batch item's outcome sets, "sent" first: a recipient
+// found in it and another (a retry after SES accepted the mail after all)
+// counts as sent.
+var outcomeSets = []struct {
+	attr  string
+	state delivery.ClaimState
+}{{"sent", delivery.Sent}, {"failed", delivery.Failed}, {"suppressed", delivery.Suppressed}}
+
 // recorded reads a batch item's outcome sets.
 func recorded(item map[string]types.AttributeValue) map[string]delivery.ClaimState {
 	known := map[string]delivery.ClaimState{}
-	for attr, st := range map[string]delivery.ClaimState{"failed": delivery.Failed, "sent": delivery.Sent, "suppressed": delivery.Suppressed} {
-		set, _ := item[attr].(*types.AttributeValueMemberSS)
+	for _, o := range outcomeSets {
+		set, _ := item[o.attr].(*types.AttributeValueMemberSS)
 		if set == nil {
 			continue
 		}
 		for _, e := range set.Value {
 			id, _, _ := strings.Cut(e, " ")
-			// "sent" wins over the others: SES accepted it at some point.
-			if known[id] != delivery.Sent {
-				known[id] = st
+			if _, ok := known[id]; !ok {
+				known[id] = o.state
 			}
 		}
 	}
@@ -135,11 +143,12 @@ func recorded(item map[string]types.AttributeValue) map[string]delivery.ClaimSta
 // gazette.KindConflict.
 func (l *Ledger) Record(ctx context.Context, k delivery.BatchKey, owner string, rs []delivery.Record, rel delivery.Release) error {
 	op := fmt.Sprintf("record %d outcomes of issue %d batch %d", len(rs), k.Issue, k.Batch)
-	adds, values, err := outcomeSets(rs)
+	adds, sets, err := addOutcomes(rs)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	names := map[string]string{"#c": "claim", "#o": "owner"}
+	values := maps.Clone(sets)
 	values[":held"] = &types.AttributeValueMemberS{Value: claimHeld}
 	values[":owner"] = &types.AttributeValueMemberS{Value: owner}
 	expr := ""
@@ -172,10 +181,9 @@ func (l *Ledger) Record(ctx context.Context, k delivery.BatchKey, owner string, 
 		return classify(op, err)
 	}
 	if adds != "" {
-		setValues, _ := outcomeValues(values)
 		if _, err := l.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: aws.String(l.table), Key: claimItemKey(k),
-			UpdateExpression: aws.String(adds), ExpressionAttributeValues: setValues,
+			UpdateExpression: aws.String(adds), ExpressionAttributeValues: sets,
 		}); err != nil {
 			return classify(op+" (claim lost)", err)
 		}
@@ -183,24 +191,21 @@ func (l *Ledger) Record(ctx context.Context, k delivery.BatchKey, owner string, 
 	return gazette.Errorf(gazette.KindConflict, "claim_lost", "%s: claim no longer held by %s; outcomes recorded", op, owner)
 }
 
-// outcomeSets turns rs into an "ADD sent :sent, failed :failed, …" clause and
-// its values (empty sets are not allowed, so a set without members is left
-// out).
-func outcomeSets(rs []delivery.Record) (string, map[string]types.AttributeValue, error) {
-	var sent, failed, suppressed []string
+// addOutcomes turns rs into an "ADD sent :sent, failed :failed, …" clause
+// and its values (empty sets are not allowed, so a set without members is
+// left out). Members are "<subscriber ID> <message ID or reason>".
+func addOutcomes(rs []delivery.Record) (string, map[string]types.AttributeValue, error) {
+	members := map[delivery.ClaimState][]string{}
 	seen := make(map[string]bool, len(rs))
 	for _, r := range rs {
 		var e string
 		switch r.State {
 		case delivery.Sent:
 			e = r.Recipient + " " + r.MessageID
-			sent = append(sent, e)
 		case delivery.Failed:
 			e = r.Recipient + " " + r.Reason
-			failed = append(failed, e)
 		case delivery.Suppressed:
 			e = r.Recipient
-			suppressed = append(suppressed, e)
 		default:
 			return "", nil, fmt.Errorf("recipient %s: cannot record state %d", r.Recipient, r.State)
 		}
@@ -208,36 +213,20 @@ func outcomeSets(rs []delivery.Record) (string, map[string]types.AttributeValue,
 			return "", nil, fmt.Errorf("recipient %s: outcome given twice", r.Recipient)
 		}
 		seen[e] = true
+		members[r.State] = append(members[r.State], e)
 	}
 	values := map[string]types.AttributeValue{}
 	var parts []string
-	if len(sent) > 0 {
-		values[":sent"] = &types.AttributeValueMemberSS{Value: sent}
-		parts = append(parts, "sent :sent")
-	}
-	if len(failed) > 0 {
-		values[":failed"] = &types.AttributeValueMemberSS{Value: failed}
-		parts = append(parts, "failed :failed")
-	}
-	if len(suppressed) > 0 {
-		values[":suppressed"] = &types.AttributeValueMemberSS{Value: suppressed}
-		parts = append(parts, "suppressed :suppressed")
+	for _, o := range outcomeSets {
+		if m := members[o.state]; len(m) > 0 {
+			values[":"+o.attr] = &types.AttributeValueMemberSS{Value: m}
+			parts = append(parts, o.attr+" :"+o.attr)
+		}
 	}
 	if len(parts) == 0 {
 		return "", values, nil
 	}
 	return "ADD " + strings.Join(parts, ", "), values, nil
-}
-
-// outcomeValues keeps only the outcome sets of values.
-func outcomeValues(values map[string]types.AttributeValue) (map[string]types.AttributeValue, bool) {
-	out := map[string]types.AttributeValue{}
-	for _, k := range []string{":sent", ":failed", ":suppressed"} {
-		if v, ok := values[k]; ok {
-			out[k] = v
-		}
-	}
-	return out, len(out) > 0
 }
 
 func ledgerKey(issue int, recipient string) map[string]types.AttributeValue {

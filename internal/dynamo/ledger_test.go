@@ -252,7 +252,7 @@ func TestLedgerCounts(t *testing.T) {
 
 func ExampleLedger_Record() {
 	rs := []delivery.Record{{Recipient: "a1", State: delivery.Sent, MessageID: "0100-abc"}}
-	adds, values, _ := outcomeSets(rs)
+	adds, values, _ := addOutcomes(rs)
 	fmt.Println(adds, setOf(values[":sent"]))
 	// Output: ADD sent :sent [a1 0100-abc]
 }
