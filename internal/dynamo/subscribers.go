@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/gazette-news/gazette/internal/delivery"
 	"github.com/gazette-news/gazette/internal/gazette"
 	"github.com/gazette-news/gazette/internal/subscription"
 )
@@ -69,7 +70,7 @@ type Subscribers struct {
 
 // NewSubscribers returns the store over the table named table.
 func NewSubscribers(api SubscribersAPI, table string) *Subscribers {
-	return &Subscribers{api: api, table: table, sleep: subSleep, now: time.Now}
+	return &Subscribers{api: api, table: table, sleep: delivery.RealClock{}.Sleep, now: time.Now}
 }
 
 // subscriberItem is the item layout. Times are RFC 3339 strings (readable
@@ -438,17 +439,6 @@ func (s *Subscribers) backoff(ctx context.Context, attempt int) error {
 	}
 	d := min(50*time.Millisecond<<attempt, 5*time.Second)
 	return s.sleep(ctx, d)
-}
-
-func subSleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Each calls fn with every record in the table (Scan, paged), in no
