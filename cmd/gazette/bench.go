@@ -265,7 +265,8 @@ func benchCPU(ctx context.Context, n, naiveN int, profile string, log io.Writer)
 	defer stop()
 	cfg := fakeAWSConfig("http://" + addr)
 	ses := sesmail.New(sesv2.NewFromConfig(cfg))
-	ledger := dynamo.NewLedger(dynamodb.NewFromConfig(cfg), "bench-ledger")
+	db := dynamodb.NewFromConfig(cfg)
+	ledger := dynamo.NewLedger(db, "bench-ledger")
 	links, err := benchLinks()
 	if err != nil {
 		return nil, err
@@ -275,15 +276,14 @@ func benchCPU(ctx context.Context, n, naiveN int, profile string, log io.Writer)
 
 	// Bulk: the production path, rendering once (not counted per recipient:
 	// publish does it once per issue).
-	db := dynamodb.NewFromConfig(cfg)
 	svc := &delivery.Service{
 		Ledger: ledger, Sender: sesmail.BulkSender{Client: ses, From: "newsletter@example.com"},
 		Limiter: noLimit{}, Links: links, Chunk: gazette.MaxBatchRecipients, Lease: 2 * time.Minute, Now: time.Now, Log: quiet,
 		// As send-batch wires them: the guard's read and the departures'
 		// read, each cached per instance.
 		Guard: &delivery.Guard{Store: dynamo.NewIssues(db, "bench-issues"), MaxBounceRate: 0.05, MaxComplaintRate: 0.001,
-			MinSent: 100, CacheFor: 10 * time.Second, Now: time.Now, Log: quiet},
-		Departures: dynamo.NewSubscribers(db, "bench-subscribers"), DeparturesTTL: 30 * time.Second,
+			MinSent: 100, CacheFor: delivery.HealthyFor, Now: time.Now, Log: quiet},
+		Departures: dynamo.NewSubscribers(db, "bench-subscribers"),
 	}
 	rs := benchRecipients(n, "cpu")
 	// Warm up connections and lazy initialisation.

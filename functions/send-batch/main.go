@@ -97,16 +97,15 @@ func setup(ctx context.Context, log *slog.Logger) (any, error) {
 			Store: dynamo.NewIssues(db, env["ISSUES_TABLE"]), MaxBounceRate: rates[0], MaxComplaintRate: rates[1],
 			MinSent: int(rates[2]), Now: time.Now, Log: log,
 			// Feedback reaches the counters seconds to minutes late anyway.
-			CacheFor: 10 * time.Second,
+			CacheFor: delivery.HealthyFor,
 		},
 		// Skip whoever left after their batch was planned: the suppression
-		// log, read once per DeparturesTTL, not per batch.
-		Departures:    dynamo.NewSubscribers(db, env["SUBSCRIBERS_TABLE"]),
-		DeparturesTTL: 30 * time.Second,
-		Chunk:         chunk,
-		Lease:         2 * time.Minute,
-		Now:           time.Now,
-		Log:           log,
+		// log, read once per DeparturesTTL (30 s by default), not per batch.
+		Departures: dynamo.NewSubscribers(db, env["SUBSCRIBERS_TABLE"]),
+		Chunk:      chunk,
+		Lease:      2 * time.Minute,
+		Now:        time.Now,
+		Log:        log,
 	}
 	h := &Handler{
 		Send:       svc,

@@ -53,7 +53,8 @@ type Guard struct {
 	// mails is not 10% of a list.
 	MinSent int
 	// CacheFor is how long a healthy verdict stands before the issue's
-	// counters are read again (0: every batch). SES feedback reaches the
+	// counters are read again (0: every batch; send-batch uses
+	// HealthyFor). SES feedback reaches the
 	// counters seconds to minutes after the mail, so a few seconds more
 	// changes little, and a read per batch is one more DynamoDB call per
 	// SES call. A paused verdict is never cached.
@@ -92,6 +93,9 @@ func (g *Guard) Decide(h IssueHealth) Verdict {
 	}
 	return Verdict{}
 }
+
+// HealthyFor is how long send-batch lets a healthy verdict stand.
+const HealthyFor = 10 * time.Second
 
 // healthyUntil caches a healthy verdict on issue (with CacheFor set).
 func (g *Guard) healthyUntil(issue int, until time.Time) {
