@@ -23,7 +23,16 @@ GO_LAMBDA := CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -tags lambda.norpc -
 # Never reach AWS from here: SAM's telemetry and version check stay off.
 export SAM_CLI_TELEMETRY := 0
 
-FUZZTIME ?= 10s
+# Fuzz budgets are execution counts, not durations. With a duration, Go
+# 1.26's fuzz coordinator can report its own deadline as a failure ("context
+# deadline exceeded", no crasher written) when it lands while a worker is
+# mid-call on a loaded machine: go.dev/issue/75804, fixed in Go 1.27. A count
+# has no deadline to race. Each default is roughly ten seconds' work on a
+# 2-core machine; FUZZTIME=30s (or 1000000x) overrides all four.
+FUZZ_ARTICLE ?= 4000x
+FUZZ_TOKEN ?= 200000x
+FUZZ_FEEDBACK ?= 100000x
+FUZZ_TEMPLATEDATA ?= 60000x
 
 .PHONY: help
 help: ## list the targets
@@ -79,11 +88,11 @@ unit: ## unit tests with the race detector (integration tests skip)
 	  if [ $$rc -ne 0 ]; then grep -B3 -A25 -E -- '--- FAIL|^panic:|build failed' $(TEST_LOGS)/unit.log | head -300; fi; \
 	  infra/test-summary.sh unit $(TEST_LOGS)/unit.log; exit $$rc
 
-fuzz: ## run each fuzz target for FUZZTIME
-	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/article
-	go test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/token
-	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/feedback
-	go test -run '^$$' -fuzz '^FuzzTemplateData$$' -fuzztime $(FUZZTIME) ./internal/sesmail
+fuzz: ## run each fuzz target for its execution budget (FUZZ_*, or FUZZTIME for all)
+	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(or $(FUZZTIME),$(FUZZ_ARTICLE)) ./internal/article
+	go test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(or $(FUZZTIME),$(FUZZ_TOKEN)) ./internal/token
+	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(or $(FUZZTIME),$(FUZZ_FEEDBACK)) ./internal/feedback
+	go test -run '^$$' -fuzz '^FuzzTemplateData$$' -fuzztime $(or $(FUZZTIME),$(FUZZ_TEMPLATEDATA)) ./internal/sesmail
 
 sam: tools ## sam validate --lint and sam build
 	$(VENV_BIN)/sam validate --lint --region us-east-1

