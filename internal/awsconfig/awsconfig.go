@@ -14,9 +14,10 @@ import (
 // Load reads the standard SDK configuration: region, credentials and, for the
 // local stack, the endpoint overrides AWS_ENDPOINT_URL and
 // AWS_ENDPOINT_URL_<SERVICE>, which the SDK applies by itself. There is no
-// other switch between AWS and the emulators.
+// other switch between AWS and the emulators. The HTTP client is
+// HTTPClient's.
 func Load(ctx context.Context) (aws.Config, error) {
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithLogger(sdkLogger{}))
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithLogger(sdkLogger{}), config.WithHTTPClient(HTTPClient()))
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS config: %w", err)
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/gazette-news/gazette/internal/awsconfig"
 )
 
 // Clients are SDK clients bound to the local stack's endpoints, with dummy
@@ -33,6 +35,7 @@ func NewClients(region string, ep Endpoints) *Clients {
 		// Local emulators answer fast or not at all: fail fast instead of
 		// retrying for half a minute.
 		RetryMaxAttempts: 3,
+		HTTPClient:       awsconfig.HTTPClient(),
 	}
 	awsEP := aws.String(ep.AWS)
 	return &Clients{
