@@ -5,7 +5,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"testing"
+	"time"
 )
 
 func TestParseMemLimit(t *testing.T) {
@@ -76,5 +78,29 @@ func TestApplySendBatchRuntime(t *testing.T) {
 	}
 	if _, err := applySendBatchRuntime("../../template.yaml"); err != nil {
 		t.Errorf("the project's template: %v", err)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []time.Duration
+		want time.Duration
+	}{
+		{name: "one", in: []time.Duration{7}, want: 7},
+		{name: "odd, unsorted", in: []time.Duration{9, 1, 5}, want: 5},
+		{name: "even takes the upper middle", in: []time.Duration{4, 1, 3, 2}, want: 3},
+		{name: "repeated", in: []time.Duration{2, 2, 8, 2, 8}, want: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := slices.Clone(tt.in)
+			if got := median(in); got != tt.want {
+				t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
+			}
+			if !slices.Equal(in, tt.in) {
+				t.Errorf("median reordered its input: %v", in)
+			}
+		})
 	}
 }
