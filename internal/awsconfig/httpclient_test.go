@@ -21,61 +21,55 @@ import (
 // TestGuardRequestBodyKeepsConnections sends SendBulkEmail calls with
 // bodies past net/http's 4 KB write buffer to a server that answers at
 // once with a 6 KB reply, as SES does for 50 entries. Through the guard,
-// every call succeeds on one kept-alive connection. The unguarded client is
-// the control: on this kind of machine it opens new connections and now
-// and then fails a call, and the test logs what it saw.
+// every call succeeds on one kept-alive connection. The same calls through
+// the SDK's own client are logged for comparison (-v): on this kind of
+// machine they open a new connection every few dozen calls and now and
+// then fail one; that is a race, so it is shown, not asserted.
 func TestGuardRequestBodyKeepsConnections(t *testing.T) {
 	const calls = 400
-	tests := []struct {
-		name    string
-		client  aws.HTTPClient
-		guarded bool
-	}{
-		{name: "guarded", client: HTTPClient(), guarded: true},
-		{name: "SDK default (control)", client: awshttp.NewBuildableClient()},
+	conns, failed, firstErr := sendBulkCalls(t, HTTPClient(), calls)
+	if failed > 0 {
+		t.Errorf("%d of %d calls failed; first: %v", failed, calls, firstErr)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var conns atomic.Int32
-			srv := httptest.NewUnstartedServer(http.HandlerFunc(bulkReply))
-			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-				if s == http.StateNew {
-					conns.Add(1)
-				}
-			}
-			srv.Start()
-			defer srv.Close()
-			c := sesv2.NewFromConfig(aws.Config{
-				Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
-				BaseEndpoint: aws.String(srv.URL), RetryMaxAttempts: 1, HTTPClient: tt.client,
-			})
-			in := bulkInput()
-			var failed int
-			var firstErr error
-			for range calls {
-				out, err := c.SendBulkEmail(context.Background(), in)
-				if err == nil && len(out.BulkEmailEntryResults) != len(in.BulkEmailEntries) {
-					err = fmt.Errorf("%d results for %d entries", len(out.BulkEmailEntryResults), len(in.BulkEmailEntries))
-				}
-				if err != nil {
-					if failed == 0 {
-						firstErr = err
-					}
-					failed++
-				}
-			}
-			if !tt.guarded {
-				t.Logf("unguarded: %d connections, %d of %d calls failed (first: %v)", conns.Load(), failed, calls, firstErr)
-				return
-			}
-			if failed > 0 {
-				t.Errorf("%d of %d calls failed; first: %v", failed, calls, firstErr)
-			}
-			if n := conns.Load(); n != 1 {
-				t.Errorf("%d connections for %d sequential calls, want 1", n, calls)
-			}
-		})
+	if conns != 1 {
+		t.Errorf("%d connections for %d sequential calls, want 1", conns, calls)
 	}
+	conns, failed, firstErr = sendBulkCalls(t, awshttp.NewBuildableClient(), calls)
+	t.Logf("without the guard: %d connections, %d of %d calls failed (first error: %v)", conns, failed, calls, firstErr)
+}
+
+// sendBulkCalls makes n SendBulkEmail calls through client to a fresh
+// server and returns how many connections the server saw and how many
+// calls failed.
+func sendBulkCalls(t *testing.T, client aws.HTTPClient, n int) (conns int32, failed int, firstErr error) {
+	t.Helper()
+	var opened atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(bulkReply))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := sesv2.NewFromConfig(aws.Config{
+		Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+		BaseEndpoint: aws.String(srv.URL), RetryMaxAttempts: 1, HTTPClient: client,
+	})
+	in := bulkInput()
+	for range n {
+		out, err := c.SendBulkEmail(context.Background(), in)
+		if err == nil && len(out.BulkEmailEntryResults) != len(in.BulkEmailEntries) {
+			err = fmt.Errorf("%d results for %d entries", len(out.BulkEmailEntryResults), len(in.BulkEmailEntries))
+		}
+		if err != nil {
+			if failed == 0 {
+				firstErr = err
+			}
+			failed++
+		}
+	}
+	return opened.Load(), failed, firstErr
 }
 
 // bulkReply reads the request to its end and answers every entry.
