@@ -40,6 +40,7 @@ import (
 	"github.com/gazette-news/gazette/internal/gazette"
 	"github.com/gazette-news/gazette/internal/localstack"
 	"github.com/gazette-news/gazette/internal/localstack/stacktest"
+	"github.com/gazette-news/gazette/internal/mergetag"
 	"github.com/gazette-news/gazette/internal/scenario"
 	"github.com/gazette-news/gazette/internal/sesmail"
 	"github.com/gazette-news/gazette/internal/token"
@@ -55,7 +56,8 @@ func init() {
 const benchUsage = `usage:
   gazette bench cpu [--recipients 10000] [--naive-recipients 10000] [--rounds 5] [--cpuprofile FILE]
   gazette bench e2e [--recipients 10000] [--max-send-rate 200] [--concurrency 2] [--stack DIR]
-  gazette bench all (both; what make bench runs)
+  gazette bench coldstart [--runs 5] [--bin out/bin] [--stack DIR]
+  gazette bench all (all three; what make bench runs)
 
 cpu measures this process's CPU time (getrusage: user + system) per
 delivered recipient, against a fake SES v2 + DynamoDB server that runs in a
@@ -82,6 +84,15 @@ The bulk path and the SES call alone are measured --rounds times (the
 bulk path a fresh issue each round); their figures are the median round,
 and bulk_cpu_us_min / bulk_cpu_us_max give the spread within the run.
 
+coldstart starts each function of the running local stack fresh under
+aws-lambda-rie --runs times, as Lambda starts a new execution environment,
+and reports its bootstrap's size, whether it links hermes (which only the
+functions that render mail need), and the median init time: the first
+invocation's time less a warm invocation's. The probes do as little as
+each function allows: an empty SQS batch, an HTTP request for a page that
+does not exist, and for publish-digest an action it refuses. Its logs go
+to <stack>/coldstart/.
+
 --cpuprofile (or $GAZETTE_BENCH_CPUPROFILE) writes a pprof CPU profile of
 the bulk path's measured rounds only.
 
@@ -106,6 +117,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	concurrency := fs.Int("concurrency", 2, "send-batch instances (e2e)")
 	stackDir := fs.String("stack", "", "local stack state directory (default $GAZETTE_STACK_DIR or out/stack)")
 	cpuprofile := fs.String("cpuprofile", os.Getenv("GAZETTE_BENCH_CPUPROFILE"), "write a CPU profile of the bulk path's measured loop to this file (cpu)")
+	runs := fs.Int("runs", 5, "cold starts per function (coldstart)")
+	binDir := fs.String("bin", "out/bin", "directory holding <folder>/bootstrap for each function (coldstart)")
 	templatePath := fs.String("template", "template.yaml", "SAM template whose SendBatchFunction GOGC/GOMEMLIMIT this process runs with")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -125,11 +138,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		pairs, err = benchCPU(ctx, *recipients, *naive, *rounds, *cpuprofile, stderr)
 	case "e2e":
 		pairs, err = benchE2E(ctx, *stackDir, *recipients, *rate, *concurrency, stderr)
+	case "coldstart":
+		pairs, err = benchColdStart(ctx, *stackDir, *binDir, *runs, stderr)
 	case "all":
 		if pairs, err = benchCPU(ctx, *recipients, *naive, *rounds, *cpuprofile, stderr); err == nil {
 			var more [][2]string
-			more, err = benchE2E(ctx, *stackDir, *recipients, *rate, *concurrency, stderr)
-			pairs = append(pairs, more...)
+			if more, err = benchColdStart(ctx, *stackDir, *binDir, *runs, stderr); err == nil {
+				pairs = append(pairs, more...)
+				more, err = benchE2E(ctx, *stackDir, *recipients, *rate, *concurrency, stderr)
+				pairs = append(pairs, more...)
+			}
 		}
 	default:
 		fmt.Fprintf(stderr, "gazette bench: unknown subcommand %q\n\n%s", sub, benchUsage)
@@ -352,7 +370,7 @@ func benchCPU(ctx context.Context, n, naiveN, rounds int, profile string, log io
 		if err != nil {
 			return nil, err
 		}
-		msgs[i] = delivery.Message{To: r.Email, Data: digest.RecipientData(r.Name, unsub, unsub),
+		msgs[i] = delivery.Message{To: r.Email, Data: mergetag.RecipientData(r.Name, unsub, unsub),
 			Headers: []delivery.Header{{Name: "List-Unsubscribe", Value: "<" + unsub + ">"}, {Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"}}}
 	}
 	runtime.GC()
@@ -413,7 +431,7 @@ func benchCPU(ctx context.Context, n, naiveN, rounds int, profile string, log io
 		if err != nil {
 			return nil, err
 		}
-		e = digest.Personalize(e, digest.RecipientData(r.Name, unsub, prefs))
+		e = mergetag.Personalize(e, mergetag.RecipientData(r.Name, unsub, prefs))
 		id, err := ses.Send(ctx, sesmail.Message{From: "newsletter@example.com", To: r.Email, Subject: e.Subject, HTML: e.HTML, Text: e.Text,
 			Headers: []sesmail.Header{{Name: "List-Unsubscribe", Value: "<" + unsub + ">"}, {Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"}}})
 		if err != nil {
@@ -578,16 +596,26 @@ func (s *sendTimes) busiest(w time.Duration) int {
 	return best
 }
 
-func benchE2E(ctx context.Context, stackDir string, n int, rate float64, concurrency int, log io.Writer) ([][2]string, error) {
-	if stackDir == "" {
-		stackDir = os.Getenv(stacktest.EnvStackDir)
+// resolveStackDir is dir, else $GAZETTE_STACK_DIR, else the repository's
+// out/stack.
+func resolveStackDir(dir string) (string, error) {
+	if dir == "" {
+		dir = os.Getenv(stacktest.EnvStackDir)
 	}
-	if stackDir == "" {
+	if dir == "" {
 		root, err := stacktest.RepoRoot()
 		if err != nil {
-			return nil, err
+			return "", err
 		}
-		stackDir = filepath.Join(root, "out", "stack")
+		dir = filepath.Join(root, "out", "stack")
+	}
+	return dir, nil
+}
+
+func benchE2E(ctx context.Context, stackDir string, n int, rate float64, concurrency int, log io.Writer) ([][2]string, error) {
+	stackDir, err := resolveStackDir(stackDir)
+	if err != nil {
+		return nil, err
 	}
 	st, err := localstack.ReadStack(filepath.Join(stackDir, "stack.json"))
 	if err != nil {
@@ -603,8 +631,8 @@ func benchE2E(ctx context.Context, stackDir string, n int, rate float64, concurr
 	subject := "Bench issue " + run
 	ses := sesmail.New(c.SESv2)
 	if err := ses.PutTemplate(ctx, sesmail.Template{Name: run, Subject: subject,
-		HTML: "<p>Hello {{" + digest.KeyName + "}}</p><p><a href=\"{{" + digest.KeyUnsubscribeURL + "}}\">Unsubscribe</a></p>",
-		Text: "Hello {{" + digest.KeyName + "}}\n{{" + digest.KeyUnsubscribeURL + "}}\n"}); err != nil {
+		HTML: "<p>Hello {{" + mergetag.KeyName + "}}</p><p><a href=\"{{" + mergetag.KeyUnsubscribeURL + "}}\">Unsubscribe</a></p>",
+		Text: "Hello {{" + mergetag.KeyName + "}}\n{{" + mergetag.KeyUnsubscribeURL + "}}\n"}); err != nil {
 		return nil, err
 	}
 	q, err := c.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(run),

@@ -22,6 +22,7 @@ import (
 	"github.com/gazette-news/gazette/internal/article"
 	"github.com/gazette-news/gazette/internal/digest"
 	"github.com/gazette-news/gazette/internal/gazette"
+	"github.com/gazette-news/gazette/internal/mergetag"
 )
 
 func init() {
@@ -100,7 +101,7 @@ func runPreview(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	// Sample links only: real ones carry an HMAC-signed token per subscriber.
 	unsubscribe := base + "/unsubscribe?token=preview"
-	mailMsg := digest.Personalize(tmpl, digest.RecipientData(*name, unsubscribe, base+"/preferences?token=preview"))
+	mailMsg := mergetag.Personalize(tmpl, mergetag.RecipientData(*name, unsubscribe, base+"/preferences?token=preview"))
 	eml, err := buildEML(mailMsg, mail.Address{Name: *brandName, Address: *from}, mail.Address{Name: *name, Address: *to}, unsubscribe, when)
 	if err != nil {
 		fmt.Fprintf(stderr, "gazette preview: %v\n", err)
@@ -135,7 +136,7 @@ func runPreview(_ context.Context, args []string, stdout, stderr io.Writer) int 
 // with the one-click unsubscribe headers of RFC 2369 and RFC 8058, as
 // send-batch asks SES to add them. Text comes first: clients show the last
 // part they understand.
-func buildEML(e digest.Email, from, to mail.Address, unsubscribeURL string, date time.Time) ([]byte, error) {
+func buildEML(e mergetag.Email, from, to mail.Address, unsubscribeURL string, date time.Time) ([]byte, error) {
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	for _, part := range []struct{ contentType, content string }{

@@ -31,11 +31,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gazette-news/gazette/internal/delivery"
-	"github.com/gazette-news/gazette/internal/digest"
 	"github.com/gazette-news/gazette/internal/dynamo"
 	"github.com/gazette-news/gazette/internal/gazette"
 	"github.com/gazette-news/gazette/internal/localstack"
 	"github.com/gazette-news/gazette/internal/localstack/stacktest"
+	"github.com/gazette-news/gazette/internal/mergetag"
 	"github.com/gazette-news/gazette/internal/scenario"
 	"github.com/gazette-news/gazette/internal/sesmail"
 	"github.com/gazette-news/gazette/internal/token"
@@ -130,8 +130,8 @@ func newFaultEnv(t *testing.T) *faultEnv {
 	ses := sesmail.New(st.Clients().SESv2)
 	err = ses.PutTemplate(context.Background(), sesmail.Template{
 		Name: run, Subject: e.subject,
-		HTML: "<p>Hello {{" + digest.KeyName + "}}</p><p><a href=\"{{" + digest.KeyUnsubscribeURL + "}}\">Unsubscribe</a></p>",
-		Text: "Hello {{" + digest.KeyName + "}}\nUnsubscribe: {{" + digest.KeyUnsubscribeURL + "}}\n",
+		HTML: "<p>Hello {{" + mergetag.KeyName + "}}</p><p><a href=\"{{" + mergetag.KeyUnsubscribeURL + "}}\">Unsubscribe</a></p>",
+		Text: "Hello {{" + mergetag.KeyName + "}}\nUnsubscribe: {{" + mergetag.KeyUnsubscribeURL + "}}\n",
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -80,8 +80,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gazette-news/gazette/internal/digest"
 	"github.com/gazette-news/gazette/internal/gazette"
+	"github.com/gazette-news/gazette/internal/mergetag"
 )
 
 // ClaimState is what the ledger says about a batch claim (Claimed, Done,
@@ -550,7 +550,7 @@ func (s *Service) message(r gazette.Recipient) (Message, error) {
 	}
 	return Message{
 		To:   r.Email,
-		Data: digest.RecipientData(r.Name, unsub, prefs),
+		Data: mergetag.RecipientData(r.Name, unsub, prefs),
 		Headers: []Header{
 			{Name: "List-Unsubscribe", Value: "<" + unsub + ">"},
 			{Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"},

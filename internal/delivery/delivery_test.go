@@ -15,8 +15,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/gazette-news/gazette/internal/digest"
 	"github.com/gazette-news/gazette/internal/gazette"
+	"github.com/gazette-news/gazette/internal/mergetag"
 )
 
 // ---- fakes -----------------------------------------------------------------
@@ -590,7 +590,7 @@ func TestSendBatchMessages(t *testing.T) {
 		wantTags map[string]string
 	}{
 		{name: "named recipient", nameOf: "Ada", wantName: "Ada", wantTags: map[string]string{"issue": "3", "batch": "2"}},
-		{name: "unnamed recipient gets the default greeting", nameOf: " ", wantName: digest.DefaultName,
+		{name: "unnamed recipient gets the default greeting", nameOf: " ", wantName: mergetag.DefaultName,
 			wantTags: map[string]string{"issue": "3", "batch": "2"}},
 		{name: "segment is tagged", segment: "sport", nameOf: "Ada", wantName: "Ada",
 			wantTags: map[string]string{"issue": "3", "batch": "2", "segment": "sport"}},
@@ -615,8 +615,8 @@ func TestSendBatchMessages(t *testing.T) {
 				Msgs: []Message{{
 					To: "r00@example.com",
 					Data: map[string]string{
-						digest.KeyName: tt.wantName, digest.KeyUnsubscribeURL: unsub,
-						digest.KeyPreferencesURL: "https://news.example/preferences?t=p-" + id,
+						mergetag.KeyName: tt.wantName, mergetag.KeyUnsubscribeURL: unsub,
+						mergetag.KeyPreferencesURL: "https://news.example/preferences?t=p-" + id,
 					},
 					Headers: []Header{
 						{Name: "List-Unsubscribe", Value: "<" + unsub + ">"},

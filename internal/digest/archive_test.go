@@ -14,6 +14,7 @@ import (
 	"golang.org/x/net/html/atom"
 
 	"github.com/gazette-news/gazette/internal/gazette"
+	"github.com/gazette-news/gazette/internal/mergetag"
 )
 
 // voidElements have no end tag in HTML.
@@ -133,7 +134,7 @@ func TestPages(t *testing.T) {
 			body := string(p.Body)
 			// Article text may contain braces (archive pages are no SES
 			// templates); what must not be there are our links.
-			if strings.Contains(body, `href="{{`) || strings.Contains(body, "Hi "+PlaceholderName) ||
+			if strings.Contains(body, `href="{{`) || strings.Contains(body, "Hi "+mergetag.PlaceholderName) ||
 				strings.Contains(body, ">Unsubscribe<") || strings.Contains(body, "GZPH") {
 				t.Error("archive page carries per-recipient links or placeholders")
 			}

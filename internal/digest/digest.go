@@ -12,7 +12,6 @@ package digest
 
 import (
 	"fmt"
-	"html"
 	"net/url"
 	"strconv"
 	"strings"
@@ -22,26 +21,9 @@ import (
 	"github.com/matcornic/hermes"
 
 	"github.com/gazette-news/gazette/internal/gazette"
+	"github.com/gazette-news/gazette/internal/mergetag"
 	"github.com/gazette-news/gazette/templates"
 )
-
-// Keys of the per-recipient template data, as SES receives them in
-// ReplacementTemplateData.
-const (
-	KeyName           = "name"
-	KeyUnsubscribeURL = "unsubscribeUrl"
-	KeyPreferencesURL = "preferencesUrl"
-)
-
-// Placeholders as they appear in a rendered Email.
-const (
-	PlaceholderName           = "{{" + KeyName + "}}"
-	PlaceholderUnsubscribeURL = "{{" + KeyUnsubscribeURL + "}}"
-	PlaceholderPreferencesURL = "{{" + KeyPreferencesURL + "}}"
-)
-
-// DefaultName greets a recipient whose name we do not know ("Hi there,").
-const DefaultName = "there"
 
 // DefaultMaxHTMLBytes is the default size budget of the HTML part. Gmail
 // clips messages whose HTML exceeds 102 KB; we stay well below it because
@@ -99,14 +81,6 @@ type Options struct {
 	Lang string
 }
 
-// Email is a rendered mail. After Render it holds placeholders; after
-// Personalize or RenderConfirmation it is ready to send.
-type Email struct {
-	Subject string
-	HTML    string
-	Text    string
-}
-
 // summaryLimits are the degradation steps of the size guard: full
 // summaries, then summaries cut to these many characters.
 var summaryLimits = []int{0, 280, 140}
@@ -115,9 +89,9 @@ var summaryLimits = []int{0, 280, 140}
 // PlaceholderName, PlaceholderUnsubscribeURL and PlaceholderPreferencesURL;
 // fill them with Personalize or SES template data. The view-in-browser link
 // points at the issue's archive page.
-func Render(issue gazette.Issue, brand Brand, links Links, opts Options) (Email, error) {
+func Render(issue gazette.Issue, brand Brand, links Links, opts Options) (mergetag.Email, error) {
 	if len(issue.Articles) == 0 {
-		return Email{}, gazette.Errorf(gazette.KindInvalid, "empty_issue", "issue %d has no articles", issue.Number)
+		return mergetag.Email{}, gazette.Errorf(gazette.KindInvalid, "empty_issue", "issue %d has no articles", issue.Number)
 	}
 	pattern := opts.SubjectPattern
 	if pattern == "" {
@@ -125,7 +99,7 @@ func Render(issue gazette.Issue, brand Brand, links Links, opts Options) (Email,
 	}
 	subject, err := compileSubject(pattern)
 	if err != nil {
-		return Email{}, gazette.Wrap(gazette.KindInvalid, "bad_subject_pattern", err)
+		return mergetag.Email{}, gazette.Wrap(gazette.KindInvalid, "bad_subject_pattern", err)
 	}
 	budget := opts.MaxHTMLBytes
 	if budget <= 0 {
@@ -150,7 +124,7 @@ func Render(issue gazette.Issue, brand Brand, links Links, opts Options) (Email,
 	for _, limit := range summaryLimits {
 		r.summaryLimit = limit
 		if h, err = r.html(n); err != nil {
-			return Email{}, err
+			return mergetag.Email{}, err
 		}
 		if len(h) <= budget {
 			return r.finish(h, n)
@@ -164,7 +138,7 @@ func Render(issue gazette.Issue, brand Brand, links Links, opts Options) (Email,
 		next := int(float64(k) * float64(budget) / float64(len(h)) * 0.97)
 		k = max(1, min(next, k-1))
 		if h, err = r.html(k); err != nil {
-			return Email{}, err
+			return mergetag.Email{}, err
 		}
 	}
 	return r.finish(h, k)
@@ -187,9 +161,9 @@ type renderer struct {
 func sentinel(key string) string { return "GZPH" + key + "HPZG" }
 
 var unsentinel = strings.NewReplacer(
-	sentinel(KeyName), PlaceholderName,
-	sentinel(KeyUnsubscribeURL), PlaceholderUnsubscribeURL,
-	sentinel(KeyPreferencesURL), PlaceholderPreferencesURL,
+	sentinel(mergetag.KeyName), mergetag.PlaceholderName,
+	sentinel(mergetag.KeyUnsubscribeURL), mergetag.PlaceholderUnsubscribeURL,
+	sentinel(mergetag.KeyPreferencesURL), mergetag.PlaceholderPreferencesURL,
 )
 
 func (r *renderer) hermes() *hermes.Hermes {
@@ -215,8 +189,8 @@ func (r *renderer) email(k int) hermes.Email {
 		{Key: templates.KeyPreheader, Value: preheader(r.issue.Articles)},
 		{Key: templates.KeyDate, Value: formatDate(r.issue.Date)},
 		{Key: templates.KeyViewURL, Value: view},
-		{Key: templates.KeyUnsubscribeURL, Value: sentinel(KeyUnsubscribeURL)},
-		{Key: templates.KeyPreferencesURL, Value: sentinel(KeyPreferencesURL)},
+		{Key: templates.KeyUnsubscribeURL, Value: sentinel(mergetag.KeyUnsubscribeURL)},
+		{Key: templates.KeyPreferencesURL, Value: sentinel(mergetag.KeyPreferencesURL)},
 		{Key: templates.KeyPostalAddress, Value: r.brand.PostalAddress},
 		{Key: templates.KeyWhy, Value: r.brand.Why},
 	}
@@ -229,7 +203,7 @@ func (r *renderer) email(k int) hermes.Email {
 	count := fmt.Sprintf("%d %s", len(r.issue.Articles), plural(len(r.issue.Articles), "story", "stories"))
 	return hermes.Email{Body: hermes.Body{
 		Title:      fmt.Sprintf("Issue #%d", r.issue.Number),
-		Intros:     []string{fmt.Sprintf("Hi %s, here are the %s of this issue.", sentinel(KeyName), count)},
+		Intros:     []string{fmt.Sprintf("Hi %s, here are the %s of this issue.", sentinel(mergetag.KeyName), count)},
 		Dictionary: meta,
 		Table:      hermes.Table{Data: r.rows(k)},
 	}}
@@ -275,87 +249,22 @@ func (r *renderer) html(k int) (string, error) {
 	return unsentinel.Replace(s), nil
 }
 
-func (r *renderer) finish(h string, k int) (Email, error) {
+func (r *renderer) finish(h string, k int) (mergetag.Email, error) {
 	t, err := r.hermes().GeneratePlainText(r.email(k))
 	if err != nil {
-		return Email{}, fmt.Errorf("render issue %d: text: %w", r.issue.Number, err)
+		return mergetag.Email{}, fmt.Errorf("render issue %d: text: %w", r.issue.Number, err)
 	}
-	return Email{Subject: r.subject, HTML: h, Text: unsentinel.Replace(t) + "\n"}, nil
-}
-
-// Personalize fills the placeholders for one recipient, as SES does with
-// template data: every {{key}} is replaced by data[key], HTML-escaped in the
-// HTML part, and by "" when data has no such key (SES would refuse to render;
-// see RecipientData for a map that always has every key).
-func Personalize(e Email, data map[string]string) Email {
-	return Email{
-		Subject: fill(e.Subject, data, false),
-		HTML:    fill(e.HTML, data, true),
-		Text:    fill(e.Text, data, false),
-	}
-}
-
-// RecipientData is the template data of one recipient: every placeholder
-// Render uses, with DefaultName when the name is unknown.
-func RecipientData(name, unsubscribeURL, preferencesURL string) map[string]string {
-	if strings.TrimSpace(name) == "" {
-		name = DefaultName
-	}
-	return map[string]string{KeyName: name, KeyUnsubscribeURL: unsubscribeURL, KeyPreferencesURL: preferencesURL}
-}
-
-// fill replaces {{key}} placeholders in one pass.
-func fill(s string, data map[string]string, escape bool) string {
-	var b strings.Builder
-	b.Grow(len(s) + 256)
-	for {
-		i := strings.Index(s, "{{")
-		if i < 0 {
-			break
-		}
-		j := strings.Index(s[i+2:], "}}")
-		if j < 0 {
-			break
-		}
-		key := s[i+2 : i+2+j]
-		if !isKey(key) {
-			b.WriteString(s[:i+2])
-			s = s[i+2:]
-			continue
-		}
-		b.WriteString(s[:i])
-		v := data[key]
-		if escape {
-			v = html.EscapeString(v)
-		}
-		b.WriteString(v)
-		s = s[i+2+j+2:]
-	}
-	b.WriteString(s)
-	return b.String()
-}
-
-func isKey(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
+	return mergetag.Email{Subject: r.subject, HTML: h, Text: unsentinel.Replace(t) + "\n"}, nil
 }
 
 // RenderConfirmation renders the double opt-in mail: a greeting, a confirm
 // button, and a footer that says why this one mail came. It is fully
 // personalised (no placeholders).
-func RenderConfirmation(brand Brand, name, confirmURL string) (Email, error) {
+func RenderConfirmation(brand Brand, name, confirmURL string) (mergetag.Email, error) {
 	brand = cleanBrand(brand)
 	u, err := url.Parse(confirmURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return Email{}, gazette.Errorf(gazette.KindInvalid, "bad_confirm_url", "confirmation link %q is not an absolute http(s) URL", confirmURL)
+		return mergetag.Email{}, gazette.Errorf(gazette.KindInvalid, "bad_confirm_url", "confirmation link %q is not an absolute http(s) URL", confirmURL)
 	}
 	name = clean(strings.TrimSpace(name))
 	greeting := "Hi,"
@@ -390,13 +299,13 @@ func RenderConfirmation(brand Brand, name, confirmURL string) (Email, error) {
 	}}
 	htmlPart, err := h.GenerateHTML(e)
 	if err != nil {
-		return Email{}, fmt.Errorf("render confirmation: html: %w", err)
+		return mergetag.Email{}, fmt.Errorf("render confirmation: html: %w", err)
 	}
 	text, err := h.GeneratePlainText(e)
 	if err != nil {
-		return Email{}, fmt.Errorf("render confirmation: text: %w", err)
+		return mergetag.Email{}, fmt.Errorf("render confirmation: text: %w", err)
 	}
-	return Email{Subject: subject, HTML: htmlPart, Text: text + "\n"}, nil
+	return mergetag.Email{Subject: subject, HTML: htmlPart, Text: text + "\n"}, nil
 }
 
 // topicGroup is the articles of one topic.
@@ -443,10 +352,24 @@ func baseLang(tag string) string {
 	if i := strings.IndexAny(tag, "-_"); i >= 0 {
 		tag = tag[:i]
 	}
-	if !isKey(tag) {
+	if !isPrimarySubtag(tag) {
 		return ""
 	}
 	return tag
+}
+
+// isPrimarySubtag reports whether s can be a BCP 47 primary language
+// subtag: two to eight ASCII letters.
+func isPrimarySubtag(s string) bool {
+	if len(s) < 2 || len(s) > 8 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
 }
 
 func direction(lang string) string {

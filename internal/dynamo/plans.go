@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/gazette-news/gazette/internal/gazette"
-	"github.com/gazette-news/gazette/internal/publish"
 )
 
 // PlansAPI is the part of the DynamoDB client Plans uses.
@@ -29,7 +28,7 @@ const PlanRecipient = "plan"
 // attributes the ledger's readers count, so the item is not counted as a
 // recipient or a batch.
 const (
-	planBody   = "plan"   // the publish.Plan as JSON
+	planBody   = "plan"   // the gazette.SendPlan as JSON
 	planPage   = "page"   // "<firstBatch>/<cursor>": which page it is
 	planListed = "listed" // subscribers listed before the page: orders pages
 )
@@ -52,7 +51,7 @@ func NewPlans(api PlansAPI, table string) *Plans { return &Plans{api: api, table
 // SavePlan writes p with one conditional PutItem: it replaces the plan of an
 // earlier page, and is refused (gazette.KindConflict) when the plan stored
 // is of the same page or of a later one, which another run saved first.
-func (s *Plans) SavePlan(ctx context.Context, issue int, p publish.Plan) error {
+func (s *Plans) SavePlan(ctx context.Context, issue int, p gazette.SendPlan) error {
 	body, err := json.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("encode plan of issue %d: %w", issue, err)
@@ -76,8 +75,8 @@ func (s *Plans) SavePlan(ctx context.Context, issue int, p publish.Plan) error {
 
 // LoadPlan reads the issue's plan with a consistent GetItem: the plan saved
 // just before a crash must be the one found.
-func (s *Plans) LoadPlan(ctx context.Context, issue int) (publish.Plan, bool, error) {
-	var p publish.Plan
+func (s *Plans) LoadPlan(ctx context.Context, issue int) (gazette.SendPlan, bool, error) {
+	var p gazette.SendPlan
 	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:                aws.String(s.table),
 		Key:                      planKey(issue),
@@ -103,7 +102,7 @@ func (s *Plans) LoadPlan(ctx context.Context, issue int) (publish.Plan, bool, er
 
 // pageOf names the page a plan is of: its first batch number and cursor
 // (the first page's cursor is empty; the prefix keeps the value non-empty).
-func pageOf(p publish.Plan) string {
+func pageOf(p gazette.SendPlan) string {
 	return strconv.Itoa(p.FirstBatch) + "/" + p.Cursor
 }
 

@@ -13,7 +13,6 @@ import (
 
 	"github.com/gazette-news/gazette/internal/gazette"
 	"github.com/gazette-news/gazette/internal/localstack/stacktest"
-	"github.com/gazette-news/gazette/internal/publish"
 )
 
 // TestIntegrationPlans saves and loads plans in the local stack's ledger
@@ -38,8 +37,8 @@ func TestIntegrationPlans(t *testing.T) {
 	if _, ok, err := plans.LoadPlan(ctx, issue); err != nil || ok {
 		t.Fatalf("LoadPlan before any save = ok %v, err %v; want none", ok, err)
 	}
-	page := func(cursor string, firstBatch, listed int, marker string) publish.Plan {
-		p := publish.Plan{Cursor: cursor, FirstBatch: firstBatch, Listed: listed, Next: "after-" + marker}
+	page := func(cursor string, firstBatch, listed int, marker string) gazette.SendPlan {
+		p := gazette.SendPlan{Cursor: cursor, FirstBatch: firstBatch, Listed: listed, Next: "after-" + marker}
 		for b := range 10 {
 			sb := gazette.SendBatch{Issue: issue, Batch: firstBatch + b + 1, Segment: "t0123456789", Template: "it-issue-1-t0123456789"}
 			for r := range gazette.MaxBatchRecipients {
@@ -57,9 +56,9 @@ func TestIntegrationPlans(t *testing.T) {
 	first, other, second := page("", 0, 0, "first"), page("", 0, 0, "other"), page("c1", 10, 500, "second")
 	steps := []struct {
 		name     string
-		save     publish.Plan
+		save     gazette.SendPlan
 		wantKind gazette.Kind // 0: saved
-		want     publish.Plan
+		want     gazette.SendPlan
 	}{
 		{"first page saved", first, 0, first},
 		{"same page from another run refused", other, gazette.KindConflict, first},

@@ -14,7 +14,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gazette-news/gazette/internal/gazette"
-	"github.com/gazette-news/gazette/internal/publish"
 )
 
 // fakePlansAPI keeps items by issue and sort key and applies SavePlan's
@@ -69,8 +68,8 @@ func (f *fakePlansAPI) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ .
 	return &dynamodb.GetItemOutput{Item: out}, nil
 }
 
-func testPlan(cursor string, firstBatch, listed int, ids ...string) publish.Plan {
-	p := publish.Plan{Cursor: cursor, FirstBatch: firstBatch, Listed: listed, Next: "next-" + cursor, Recipients: len(ids), Unmatched: 1}
+func testPlan(cursor string, firstBatch, listed int, ids ...string) gazette.SendPlan {
+	p := gazette.SendPlan{Cursor: cursor, FirstBatch: firstBatch, Listed: listed, Next: "next-" + cursor, Recipients: len(ids), Unmatched: 1}
 	b := gazette.SendBatch{Issue: 7, Batch: firstBatch + 1, Segment: "all", Template: "gazette-issue-7"}
 	for _, id := range ids {
 		b.Recipients = append(b.Recipients, gazette.Recipient{SubscriberID: id, Email: id + "@example.com", Name: "Reader " + id})
@@ -85,19 +84,19 @@ func TestPlansSaveAndLoad(t *testing.T) {
 	otherFirst := testPlan("", 0, 0, "x") // another run's forming of the first page
 	tests := []struct {
 		name     string
-		saves    []publish.Plan
-		wantErrs []gazette.Kind // per save; 0 (KindUnknown) for success
-		want     *publish.Plan  // nil: no plan
+		saves    []gazette.SendPlan
+		wantErrs []gazette.Kind    // per save; 0 (KindUnknown) for success
+		want     *gazette.SendPlan // nil: no plan
 	}{
 		{name: "no plan saved", want: nil},
-		{name: "saved plan reads back whole", saves: []publish.Plan{first}, wantErrs: []gazette.Kind{0}, want: &first},
-		{name: "a later page replaces the plan", saves: []publish.Plan{first, second}, wantErrs: []gazette.Kind{0, 0}, want: &second},
+		{name: "saved plan reads back whole", saves: []gazette.SendPlan{first}, wantErrs: []gazette.Kind{0}, want: &first},
+		{name: "a later page replaces the plan", saves: []gazette.SendPlan{first, second}, wantErrs: []gazette.Kind{0, 0}, want: &second},
 		{
-			name: "the same page saved again keeps the first plan", saves: []publish.Plan{first, otherFirst},
+			name: "the same page saved again keeps the first plan", saves: []gazette.SendPlan{first, otherFirst},
 			wantErrs: []gazette.Kind{0, gazette.KindConflict}, want: &first,
 		},
 		{
-			name: "an earlier page does not replace a later one", saves: []publish.Plan{second, otherFirst},
+			name: "an earlier page does not replace a later one", saves: []gazette.SendPlan{second, otherFirst},
 			wantErrs: []gazette.Kind{0, gazette.KindConflict}, want: &second,
 		},
 	}

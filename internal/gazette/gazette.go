@@ -132,3 +132,28 @@ type IssueState struct {
 	CreatedAt  time.Time `json:"createdAt"`
 	EnqueuedAt time.Time `json:"enqueuedAt,omitzero"`
 }
+
+// SendPlan is one page of an issue's recipients cut into send batches,
+// saved (publish's write-ahead plan) before any of them is enqueued, so that
+// a resumed publish enqueues the same batches instead of listing the page
+// again.
+type SendPlan struct {
+	// Cursor is the issue's subscriber cursor when the page was listed:
+	// where the page starts.
+	Cursor string `json:"cursor"`
+	// FirstBatch is the issue's batch count then; the page's batches are
+	// numbered FirstBatch+1, FirstBatch+2, ….
+	FirstBatch int `json:"firstBatch"`
+	// Listed is how many subscribers the issue had listed before the page
+	// (its Recipients + Unmatched then). It grows with every page that
+	// lists anyone, so it orders an issue's plans where the opaque cursors
+	// cannot: a run that fell behind must not replace a later page's plan.
+	Listed int `json:"listed"`
+	// Next is the cursor after the page; "" when it is the last page.
+	Next string `json:"next"`
+	// Recipients and Unmatched are what the page adds to the issue's counts.
+	Recipients int `json:"recipients"`
+	Unmatched  int `json:"unmatched"`
+	// Batches are the page's send batches, in batch number order.
+	Batches []SendBatch `json:"batches"`
+}

@@ -263,7 +263,7 @@ func TestPublishDigestPlans(t *testing.T) {
 		{
 			name: "plan of an earlier page is ignored",
 			setup: func(f *fixture) {
-				f.plans.put(1, Plan{Cursor: "", FirstBatch: 0, Listed: 0, Next: "50", Recipients: 1, Batches: ghost})
+				f.plans.put(1, gazette.SendPlan{Cursor: "", FirstBatch: 0, Listed: 0, Next: "50", Recipients: 1, Batches: ghost})
 			},
 			check: func(t *testing.T, f *fixture) {
 				if diff := cmp.Diff([]string{"50"}, f.subs.cursors); diff != "" {
@@ -283,7 +283,7 @@ func TestPublishDigestPlans(t *testing.T) {
 		{
 			name: "plan at the same cursor after another batch count is ignored",
 			setup: func(f *fixture) {
-				f.plans.put(1, Plan{Cursor: "50", FirstBatch: 0, Listed: 0, Batches: ghost})
+				f.plans.put(1, gazette.SendPlan{Cursor: "50", FirstBatch: 0, Listed: 0, Batches: ghost})
 			},
 			check: func(t *testing.T, f *fixture) {
 				if diff := cmp.Diff([]int{2, 3}, batchNumbers(f.queue.batches)); diff != "" {
@@ -301,7 +301,7 @@ func TestPublishDigestPlans(t *testing.T) {
 					{Issue: 1, Batch: 2, Segment: AllTopics, Template: "gazette-issue-1", Recipients: []gazette.Recipient{{SubscriberID: "p1", Email: "p1@example.com"}}},
 					{Issue: 1, Batch: 3, Segment: "tabc", Template: "gazette-issue-1-tabc", Recipients: []gazette.Recipient{{SubscriberID: "p2", Email: "p2@example.com"}}},
 				}
-				f.plans.put(1, Plan{Cursor: "50", FirstBatch: 1, Listed: 50, Next: "", Recipients: 2, Unmatched: 5, Batches: bs})
+				f.plans.put(1, gazette.SendPlan{Cursor: "50", FirstBatch: 1, Listed: 50, Next: "", Recipients: 2, Unmatched: 5, Batches: bs})
 			},
 			check: func(t *testing.T, f *fixture) {
 				if len(f.subs.cursors) != 0 {
@@ -351,7 +351,7 @@ func TestPublishDigestPlans(t *testing.T) {
 					if _, ok := f.plans.decode(issue); !ok {
 						other := slices.Clone(ghost)
 						other[0].Batch = 2
-						f.plans.put(issue, Plan{Cursor: "50", FirstBatch: 1, Listed: 50, Next: "", Recipients: 1, Batches: other})
+						f.plans.put(issue, gazette.SendPlan{Cursor: "50", FirstBatch: 1, Listed: 50, Next: "", Recipients: 1, Batches: other})
 					}
 				}
 			},
@@ -373,7 +373,7 @@ func TestPublishDigestPlans(t *testing.T) {
 				f.plans.beforeSave = func(issue int) {
 					f.plans.mu.Lock()
 					defer f.plans.mu.Unlock()
-					f.plans.put(issue, Plan{Cursor: "110", FirstBatch: 4, Listed: 110, Batches: ghost})
+					f.plans.put(issue, gazette.SendPlan{Cursor: "110", FirstBatch: 4, Listed: 110, Batches: ghost})
 				}
 			},
 			wantErr: "publish issue 1: plan: ",

@@ -25,6 +25,7 @@ import (
 
 	"github.com/gazette-news/gazette/internal/digest"
 	"github.com/gazette-news/gazette/internal/gazette"
+	"github.com/gazette-news/gazette/internal/mergetag"
 )
 
 // Articles is the store of articles.
@@ -50,7 +51,7 @@ type Subscribers interface {
 
 // Templates stores the rendered issue as an SES template.
 type Templates interface {
-	PutTemplate(ctx context.Context, name string, e digest.Email) error
+	PutTemplate(ctx context.Context, name string, e mergetag.Email) error
 }
 
 // Objects is the bucket the web archive lives in.
@@ -75,38 +76,16 @@ type Plans interface {
 	// FirstBatch) or of a later one (greater Listed), it keeps that one and
 	// returns a gazette.KindConflict error: another run planned the page
 	// first, and its batches may be on the queue already, or moved past it.
-	SavePlan(ctx context.Context, issue int, p Plan) error
+	SavePlan(ctx context.Context, issue int, p gazette.SendPlan) error
 	// LoadPlan returns the issue's plan; ok is false when none was saved.
-	LoadPlan(ctx context.Context, issue int) (p Plan, ok bool, err error)
+	LoadPlan(ctx context.Context, issue int) (p gazette.SendPlan, ok bool, err error)
 }
 
-// Plan is one page's batches, saved before they are enqueued.
-type Plan struct {
-	// Cursor is the issue's subscriber cursor when the page was listed:
-	// where the page starts.
-	Cursor string `json:"cursor"`
-	// FirstBatch is the issue's batch count then; the page's batches are
-	// numbered FirstBatch+1, FirstBatch+2, ….
-	FirstBatch int `json:"firstBatch"`
-	// Listed is how many subscribers the issue had listed before the page
-	// (its Recipients + Unmatched then). It grows with every page that
-	// lists anyone, so it orders an issue's plans where the opaque cursors
-	// cannot: a run that fell behind must not replace a later page's plan.
-	Listed int `json:"listed"`
-	// Next is the cursor after the page; "" when it is the last page.
-	Next string `json:"next"`
-	// Recipients and Unmatched are what the page adds to the issue's counts.
-	Recipients int `json:"recipients"`
-	Unmatched  int `json:"unmatched"`
-	// Batches are the page's send batches, in batch number order.
-	Batches []gazette.SendBatch `json:"batches"`
-}
-
-// matches says whether p is the plan of the page that starts at st's
+// planMatches says whether p is the plan of the page that starts at st's
 // progress. Cursor and batch count together name one page of one issue: the
 // cursor only moves forward, and a plan of an earlier page (left by the last
 // page saved) starts at another cursor.
-func (p Plan) matches(st gazette.IssueState) bool {
+func planMatches(p gazette.SendPlan, st gazette.IssueState) bool {
 	return p.Cursor == st.Cursor && p.FirstBatch == st.Batches
 }
 
@@ -299,8 +278,8 @@ func (s *Service) enqueue(ctx context.Context, st gazette.IssueState, issue gaze
 		return st, fmt.Errorf("publish issue %d: plan: %w", st.Number, err)
 	}
 	for {
-		var p Plan
-		if haveSaved && saved.matches(st) {
+		var p gazette.SendPlan
+		if haveSaved && planMatches(saved, st) {
 			p = saved
 			seg.remember(p.Batches)
 			s.Log.InfoContext(ctx, "page plan reused", "issue", st.Number, "firstBatch", p.FirstBatch, "batches", len(p.Batches))
@@ -342,12 +321,12 @@ func (s *Service) enqueue(ctx context.Context, st gazette.IssueState, issue gaze
 // plan. If another run saved a plan of this page first, that plan is
 // returned instead: its batches may be on the queue already, and a second
 // forming of the page could put a recipient under another batch number.
-func (s *Service) plan(ctx context.Context, seg *segments, st gazette.IssueState) (Plan, error) {
+func (s *Service) plan(ctx context.Context, seg *segments, st gazette.IssueState) (gazette.SendPlan, error) {
 	subs, next, err := s.Subscribers.ListConfirmed(ctx, st.Cursor, pageSize)
 	if err != nil {
-		return Plan{}, fmt.Errorf("publish issue %d: %w", st.Number, err)
+		return gazette.SendPlan{}, fmt.Errorf("publish issue %d: %w", st.Number, err)
 	}
-	p := Plan{Cursor: st.Cursor, FirstBatch: st.Batches, Listed: st.Recipients + st.Unmatched, Next: next}
+	p := gazette.SendPlan{Cursor: st.Cursor, FirstBatch: st.Batches, Listed: st.Recipients + st.Unmatched, Next: next}
 	// Listed now: send-batch skips whoever leaves after this.
 	listedAt := s.Now().UTC()
 	// Group the page by segment, keeping first-seen order so batch numbers
@@ -365,7 +344,7 @@ func (s *Service) plan(ctx context.Context, seg *segments, st gazette.IssueState
 			// Stored before the plan is saved, so that a saved plan's
 			// templates always exist (see segments.remember).
 			if err := s.segmentTemplate(ctx, seg, st, key, articles); err != nil {
-				return Plan{}, err
+				return gazette.SendPlan{}, err
 			}
 		}
 		groups[key] = append(groups[key], gazette.Recipient{SubscriberID: sub.ID, Email: sub.Email, Name: sub.Name})
@@ -388,16 +367,16 @@ func (s *Service) plan(ctx context.Context, seg *segments, st gazette.IssueState
 		// enqueueing a second forming of a page already sent.
 		other, ok, lerr := s.Plans.LoadPlan(ctx, st.Number)
 		if lerr != nil {
-			return Plan{}, fmt.Errorf("publish issue %d: plan: %w", st.Number, lerr)
+			return gazette.SendPlan{}, fmt.Errorf("publish issue %d: plan: %w", st.Number, lerr)
 		}
-		if ok && other.matches(st) {
+		if ok && planMatches(other, st) {
 			seg.remember(other.Batches)
 			s.Log.InfoContext(ctx, "page planned by another run", "issue", st.Number, "firstBatch", other.FirstBatch)
 			return other, nil
 		}
 	}
 	if err != nil {
-		return Plan{}, fmt.Errorf("publish issue %d: plan: %w", st.Number, err)
+		return gazette.SendPlan{}, fmt.Errorf("publish issue %d: plan: %w", st.Number, err)
 	}
 	return p, nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gazette-news/gazette/internal/digest"
 	"github.com/gazette-news/gazette/internal/gazette"
+	"github.com/gazette-news/gazette/internal/mergetag"
 )
 
 // ---- fakes -----------------------------------------------------------------
@@ -212,14 +213,14 @@ func subscribers(n int) *memSubscribers {
 type memTemplates struct {
 	mu     sync.Mutex
 	puts   []string
-	byName map[string]digest.Email
+	byName map[string]mergetag.Email
 }
 
-func (m *memTemplates) PutTemplate(_ context.Context, name string, e digest.Email) error {
+func (m *memTemplates) PutTemplate(_ context.Context, name string, e mergetag.Email) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.byName == nil {
-		m.byName = map[string]digest.Email{}
+		m.byName = map[string]mergetag.Email{}
 	}
 	m.puts = append(m.puts, name)
 	m.byName[name] = e
@@ -308,14 +309,14 @@ func (m *memQueue) SendJSON(_ context.Context, values []any) error {
 type memPlans struct {
 	mu         sync.Mutex
 	byIssue    map[int][]byte
-	saves      []Plan
+	saves      []gazette.SendPlan
 	loads      int
 	saveErr    error
 	loadErr    error
 	beforeSave func(issue int)
 }
 
-func (m *memPlans) SavePlan(_ context.Context, issue int, p Plan) error {
+func (m *memPlans) SavePlan(_ context.Context, issue int, p gazette.SendPlan) error {
 	if m.beforeSave != nil {
 		m.beforeSave(issue)
 	}
@@ -332,19 +333,19 @@ func (m *memPlans) SavePlan(_ context.Context, issue int, p Plan) error {
 	return nil
 }
 
-func (m *memPlans) LoadPlan(_ context.Context, issue int) (Plan, bool, error) {
+func (m *memPlans) LoadPlan(_ context.Context, issue int) (gazette.SendPlan, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.loads++
 	if m.loadErr != nil {
-		return Plan{}, false, m.loadErr
+		return gazette.SendPlan{}, false, m.loadErr
 	}
 	p, ok := m.decode(issue)
 	return p, ok, nil
 }
 
 // put stores p unconditionally: a plan another run saved.
-func (m *memPlans) put(issue int, p Plan) {
+func (m *memPlans) put(issue int, p gazette.SendPlan) {
 	if m.byIssue == nil {
 		m.byIssue = map[int][]byte{}
 	}
@@ -355,12 +356,12 @@ func (m *memPlans) put(issue int, p Plan) {
 	m.byIssue[issue] = data
 }
 
-func (m *memPlans) decode(issue int) (Plan, bool) {
+func (m *memPlans) decode(issue int) (gazette.SendPlan, bool) {
 	data, ok := m.byIssue[issue]
 	if !ok {
-		return Plan{}, false
+		return gazette.SendPlan{}, false
 	}
-	var p Plan
+	var p gazette.SendPlan
 	if err := json.Unmarshal(data, &p); err != nil {
 		panic(err)
 	}
@@ -548,7 +549,7 @@ func TestPublishDigest(t *testing.T) {
 				if !strings.Contains(tpl.HTML, archiveBase+"/issues/1.html") {
 					t.Error("template has no view-in-browser link to the archive page")
 				}
-				if !strings.Contains(tpl.HTML, digest.PlaceholderUnsubscribeURL) {
+				if !strings.Contains(tpl.HTML, mergetag.PlaceholderUnsubscribeURL) {
 					t.Error("template lost its unsubscribe placeholder")
 				}
 

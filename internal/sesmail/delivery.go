@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/gazette-news/gazette/internal/delivery"
-	"github.com/gazette-news/gazette/internal/digest"
+	"github.com/gazette-news/gazette/internal/mergetag"
 )
 
 // BulkSender adapts Client to delivery.Sender: one stored template sent to
@@ -77,7 +77,7 @@ func sharedHeaders(msgs []delivery.Message) []delivery.Header {
 type Templates struct{ Client *Client }
 
 // PutTemplate implements publish.Templates.
-func (t Templates) PutTemplate(ctx context.Context, name string, e digest.Email) error {
+func (t Templates) PutTemplate(ctx context.Context, name string, e mergetag.Email) error {
 	return t.Client.PutTemplate(ctx, Template{Name: name, Subject: e.Subject, HTML: e.HTML, Text: e.Text})
 }
 
