@@ -296,9 +296,10 @@ type echoStack struct {
 	logDir string
 }
 
-// startEcho provisions a one-function stack with the echo test function and
-// serves it on free ports, next to (not instead of) the running stack.
-func startEcho(t *testing.T) *echoStack {
+// provisionEcho builds the echo test function and provisions a
+// one-function stack for it next to (not instead of) the running stack. It
+// returns the stack and the directory holding echo/bootstrap.
+func provisionEcho(t *testing.T) (*localstack.Stack, string) {
 	t.Helper()
 	live := stacktest.Require(t)
 	if _, err := os.Stat(localstack.RIEPath()); err != nil {
@@ -314,24 +315,29 @@ func startEcho(t *testing.T) *echoStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	st, err := localstack.Provision(ctx, localstack.ProvisionOptions{
+	st, err := localstack.Provision(context.Background(), localstack.ProvisionOptions{
 		Template: tmpl, StackName: uniqueStackName(t), Endpoints: live.Endpoints, Logger: testLogger(t),
 	})
 	if err != nil {
-		cancel()
 		t.Fatal(err)
 	}
+	return st, bin
+}
+
+// startEcho provisions the echo stack and serves it on free ports.
+func startEcho(t *testing.T) *echoStack {
+	t.Helper()
+	st, bin := provisionEcho(t)
 	logDir := t.TempDir()
 	srv, err := localstack.NewServer(localstack.ServeOptions{
 		Stack: st, BinDir: bin, RIEPath: localstack.RIEPath(), LogDir: logDir, Logger: testLogger(t),
 		APIAddr: "127.0.0.1:0", LambdaAddr: "127.0.0.1:0",
 	})
 	if err != nil {
-		cancel()
 		t.Fatal(err)
 	}
 	st.Endpoints.HTTPAPI, st.Endpoints.Lambda = srv.APIURL(), srv.LambdaURL()
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
 	t.Cleanup(func() {
@@ -343,70 +349,56 @@ func startEcho(t *testing.T) *echoStack {
 	return &echoStack{st: st, c: st.Clients(), logDir: logDir}
 }
 
-func TestIntegrationPollerPartialBatchFailureGoesToDLQ(t *testing.T) {
-	e := startEcho(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	queue, _ := e.st.QueueURL("EchoQueue")
-	dlq, _ := e.st.QueueURL("EchoDLQ")
-	var entries []sqstypes.SendMessageBatchRequestEntry
-	for i, body := range []string{"ok-1", "fail", "ok-2"} {
-		entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(string(rune('a' + i))), MessageBody: aws.String(body)})
-	}
-	if _, err := e.c.SQS.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(queue), Entries: entries}); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.st.WaitIdle(ctx); err != nil {
-		t.Fatal(err)
-	}
-	// The queue is empty (WaitIdle); the failed message waits in the DLQ.
-	out, err := e.c.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-		QueueUrl: aws.String(dlq), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
-		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount},
+// TestIntegrationColdStart measures cold starts of the echo function under
+// RIE, as `gazette bench coldstart` does for the real ones: a payload the
+// handler takes, one it refuses (the measure stands), one that crashes the
+// environment (no measure), and a function the stack does not have.
+func TestIntegrationColdStart(t *testing.T) {
+	st, bin := provisionEcho(t)
+	srv, err := localstack.NewServer(localstack.ServeOptions{
+		Stack: st, BinDir: bin, RIEPath: localstack.RIEPath(), LogDir: t.TempDir(), Logger: testLogger(t),
+		APIAddr: "127.0.0.1:0", LambdaAddr: "127.0.0.1:0",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var bodies []string
-	for _, m := range out.Messages {
-		bodies = append(bodies, aws.ToString(m.Body))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tests := []struct {
+		name        string
+		function    string
+		payload     string
+		wantRefused bool
+		wantErr     string
+	}{
+		{name: "taken", function: "EchoFunction", payload: `{"hello":"world"}`},
+		{name: "refused", function: "EchoFunction", payload: `{"fail":true}`, wantRefused: true},
+		{name: "crashed", function: "EchoFunction", payload: `{"Records":[{"messageId":"m","body":"crash"}]}`, wantErr: "environment failed"},
+		{name: "unknown function", function: "NoSuchFunction", payload: `{}`, wantErr: "no function"},
 	}
-	if diff := cmp.Diff([]string{"fail"}, bodies); diff != "" {
-		t.Errorf("DLQ contents (-want +got):\n%s", diff)
-	}
-	st, err := e.st.Status(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fs := st.Functions["EchoFunction"]; fs.Invocations < 2 {
-		t.Errorf("function invoked %d times, want at least 2 (maxReceiveCount)", fs.Invocations)
-	}
-	checkLogs(t, e.logDir, "EchoFunction")
-}
-
-// checkLogs asserts that the function's log holds only its own JSON lines and
-// that RIE's START/END/REPORT lines went to the separate RIE log.
-func checkLogs(t *testing.T, dir, id string) {
-	t.Helper()
-	fnLog, err := os.ReadFile(filepath.Join(dir, id+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(fnLog)), "\n")
-	if len(lines) == 0 || lines[0] == "" {
-		t.Fatalf("function log is empty")
-	}
-	for _, l := range lines {
-		if !json.Valid([]byte(l)) {
-			t.Errorf("function log line is not JSON: %q", l)
-		}
-	}
-	rieLog, err := os.ReadFile(filepath.Join(dir, id+".rie.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(rieLog, []byte("START RequestId: ")) || !bytes.Contains(rieLog, []byte("REPORT RequestId: ")) {
-		t.Errorf("RIE log lacks START/REPORT lines:\n%s", rieLog)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := srv.ColdStart(ctx, tt.function, []byte(tt.payload))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one saying %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.First <= 0 || c.Warm <= 0 {
+				t.Errorf("first %v, warm %v: want both measured", c.First, c.Warm)
+			}
+			if c.Init() != c.First-c.Warm {
+				t.Errorf("Init() = %v, want first − warm = %v", c.Init(), c.First-c.Warm)
+			}
+			if c.Refused != tt.wantRefused {
+				t.Errorf("Refused = %v, want %v", c.Refused, tt.wantRefused)
+			}
+		})
 	}
 }
 
