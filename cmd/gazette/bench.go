@@ -80,9 +80,11 @@ enforces no rate: the configured rate stands in for GetAccount's), the
 busiest 1-second window (client send times), and from SES's store the
 duplicates and skips.
 
-The bulk path and the SES call alone are measured --rounds times (the
-bulk path a fresh issue each round); their figures are the median round,
-and bulk_cpu_us_min / bulk_cpu_us_max give the spread within the run.
+The bulk path, the SES call alone (the bulk path's SendBulkEmail calls
+with the messages made once) and the ledger alone (each batch's claim and
+record with the outcomes made once) are measured --rounds times, the bulk
+path a fresh issue each round. Each figure is the median round;
+bulk_cpu_us_min and bulk_cpu_us_max give the spread within the run.
 
 coldstart starts each function of the running local stack fresh under
 aws-lambda-rie --runs times, as Lambda starts a new execution environment,
@@ -112,7 +114,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Usage = func() { fmt.Fprint(stderr, benchUsage) }
 	recipients := fs.Int("recipients", 10000, "recipients of the issue")
 	naive := fs.Int("naive-recipients", 10000, "recipients for the naive path (its cost per recipient is flat)")
-	rounds := fs.Int("rounds", 5, "times the bulk path and the SES call alone are measured; the figures are the median round (cpu)")
+	rounds := fs.Int("rounds", 5, "times the bulk path, the SES call alone and the ledger alone are measured; each figure is the median round (cpu)")
 	rate := fs.Float64("max-send-rate", 200, "account MaxSendRate to pace to (e2e)")
 	concurrency := fs.Int("concurrency", 2, "send-batch instances (e2e)")
 	stackDir := fs.String("stack", "", "local stack state directory (default $GAZETTE_STACK_DIR or out/stack)")
