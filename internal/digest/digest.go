@@ -85,9 +85,9 @@ type Options struct {
 // summaries, then summaries cut to these many characters.
 var summaryLimits = []int{0, 280, 140}
 
-// Render renders issue once. Per-recipient parts are the placeholders
-// PlaceholderName, PlaceholderUnsubscribeURL and PlaceholderPreferencesURL;
-// fill them with Personalize or SES template data. The view-in-browser link
+// Render renders issue once. Per-recipient parts are mergetag's
+// placeholders (name, unsubscribe URL, preferences URL); fill them with
+// mergetag.Personalize or SES template data. The view-in-browser link
 // points at the issue's archive page.
 func Render(issue gazette.Issue, brand Brand, links Links, opts Options) (mergetag.Email, error) {
 	if len(issue.Articles) == 0 {
