@@ -52,7 +52,7 @@ func Personalize(e Email, data map[string]string) Email {
 }
 
 // RecipientData is the template data of one recipient: every placeholder
-// Render uses, with DefaultName when the name is unknown.
+// digest.Render uses, with DefaultName when the name is unknown.
 func RecipientData(name, unsubscribeURL, preferencesURL string) map[string]string {
 	if strings.TrimSpace(name) == "" {
 		name = DefaultName
