@@ -77,6 +77,13 @@ func setup(ctx context.Context, log *slog.Logger) (any, error) {
 	log.Info("send rate", "maxSendRate", quota.MaxSendRate, "concurrency", concurrency,
 		"perInstance", perInstance, "chunk", chunk, "max24HourSend", quota.Max24HourSend,
 		"sentLast24Hours", quota.SentLast24Hours)
+	daily := &delivery.DailyQuota{
+		Source: sesmail.Account{Client: ses}, Reserve: concurrency * chunk,
+		Near: 60 * int(quota.MaxSendRate), Refresh: time.Minute, Now: time.Now,
+	}
+	// The GetAccount answer read above for the rate also holds the daily
+	// quota until the first refresh: no second call on the first batch.
+	daily.Seed(delivery.SendQuota{Max24HourSend: quota.Max24HourSend, SentLast24Hours: quota.SentLast24Hours}, time.Now())
 	db := dynamodb.NewFromConfig(cfg)
 	sqsc := sqs.NewFromConfig(cfg)
 	svc := &delivery.Service{
@@ -89,10 +96,7 @@ func setup(ctx context.Context, log *slog.Logger) (any, error) {
 		// the last second (see delivery.WindowLimiter).
 		Limiter: delivery.NewWindowLimiter(perInstance, time.Second+delivery.WindowMargin, delivery.RealClock{}, true),
 		Links:   token.Links{Base: env["PUBLIC_BASE_URL"], Signer: signer},
-		Quota: &delivery.DailyQuota{
-			Source: sesmail.Account{Client: ses}, Reserve: concurrency * chunk,
-			Near: 60 * int(quota.MaxSendRate), Refresh: time.Minute, Now: time.Now,
-		},
+		Quota:   daily,
 		Guard: &delivery.Guard{
 			Store: dynamo.NewIssues(db, env["ISSUES_TABLE"]), MaxBounceRate: rates[0], MaxComplaintRate: rates[1],
 			MinSent: int(rates[2]), Now: time.Now, Log: log,

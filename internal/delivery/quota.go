@@ -41,9 +41,17 @@ type DailyQuota struct {
 
 	mu     sync.Mutex
 	last   SendQuota
-	readAt time.Time
-	since  int // sent by this instance since readAt
-	read   bool
+	readAt time.Time // zero: never read
+	since  int       // sent by this instance since readAt
+}
+
+// Seed gives q a quota already read at time at, so that the first Take does
+// not read it again: send-batch reads GetAccount at init for the send rate,
+// and the same answer holds the daily quota.
+func (q *DailyQuota) Seed(sq SendQuota, at time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.last, q.readAt, q.since = sq, at, 0
 }
 
 // Take reserves n messages of the quota, or returns a gazette.KindThrottled
@@ -53,7 +61,7 @@ func (q *DailyQuota) Take(ctx context.Context, n int) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	now := q.Now()
-	stale := !q.read || now.Sub(q.readAt) >= q.Refresh
+	stale := q.readAt.IsZero() || now.Sub(q.readAt) >= q.Refresh
 	if !stale && q.last.Max24HourSend > 0 && q.remaining() < float64(q.Near) {
 		stale = true
 	}
@@ -62,7 +70,7 @@ func (q *DailyQuota) Take(ctx context.Context, n int) error {
 		if err != nil {
 			return fmt.Errorf("daily quota: %w", err)
 		}
-		q.last, q.readAt, q.since, q.read = sq, now, 0, true
+		q.last, q.readAt, q.since = sq, now, 0
 	}
 	if q.last.Max24HourSend <= 0 {
 		q.since += n

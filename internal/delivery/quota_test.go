@@ -86,6 +86,31 @@ func TestDailyQuotaTake(t *testing.T) {
 	}
 }
 
+// TestDailyQuotaSeed: a quota seeded with init's GetAccount answer is not
+// read again until Refresh has passed, and the seeded figures count.
+func TestDailyQuotaSeed(t *testing.T) {
+	clock := newFakeClock()
+	acct := &fakeAccount{max: 1000, sent: func() int { return 0 }}
+	q := &DailyQuota{Source: acct, Reserve: 10, Refresh: time.Minute, Now: clock.Now}
+	q.Seed(SendQuota{Max24HourSend: 100, SentLast24Hours: 60}, clock.Now())
+	if err := q.Take(context.Background(), 30); err != nil {
+		t.Fatalf("Take(30) within the seeded quota: %v", err)
+	}
+	if err := q.Take(context.Background(), 1); gazette.CodeOf(err) != CodeDailyQuota {
+		t.Fatalf("Take(1) past the seeded quota = %v, want code %s", err, CodeDailyQuota)
+	}
+	if acct.reads != 0 {
+		t.Fatalf("%d reads before Refresh, want 0", acct.reads)
+	}
+	clock.advance(time.Minute)
+	if err := q.Take(context.Background(), 30); err != nil {
+		t.Fatalf("Take(30) after a fresh read: %v", err)
+	}
+	if acct.reads != 1 {
+		t.Errorf("%d reads after Refresh, want 1", acct.reads)
+	}
+}
+
 func TestDailyQuotaReadError(t *testing.T) {
 	acct := &fakeAccount{max: 100, sent: func() int { return 0 }, err: errors.New("GetAccount: 500")}
 	q := &DailyQuota{Source: acct, Reserve: 10, Refresh: time.Minute, Now: newFakeClock().Now}
