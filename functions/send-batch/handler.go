@@ -51,7 +51,7 @@ type Handler struct {
 }
 
 // Handle sends each batch in the event. Any batch that is not fully done
-// (throttled, SES or DynamoDB unavailable, recipients in flight elsewhere,
+// (throttled, SES or DynamoDB unavailable, its claim held by another delivery,
 // or unreadable) is reported as a batch item failure: SQS delivers it again
 // after the visibility timeout, the ledger skips whoever was sent already,
 // and after maxReceiveCount the queue parks it in the DLQ, from where

@@ -29,8 +29,8 @@ const (
 	claimOpen = "open"
 	claimDone = "done"
 
-	// claimPrefix starts a batch item's sort key; subscriber IDs are hex,
-	// and publish's plan item is "plan".
+	// claimPrefix starts a batch item's sort key; publish's plan item is
+	// "plan" (PlanRecipient).
 	claimPrefix = "batch#"
 )
 

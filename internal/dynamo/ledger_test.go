@@ -187,8 +187,9 @@ func setOf(v types.AttributeValue) []string {
 	return nil
 }
 
-// TestLedgerRecordRefusesBadOutcomes: a state other than Sent or Failed,
-// or one outcome given twice, is a programming error and writes nothing.
+// TestLedgerRecordRefusesBadOutcomes: a state other than Sent, Failed or
+// Suppressed, or one outcome given twice, is a programming error and writes
+// nothing.
 func TestLedgerRecordRefusesBadOutcomes(t *testing.T) {
 	k := delivery.BatchKey{Issue: 3, Batch: 2}
 	for _, rs := range [][]delivery.Record{

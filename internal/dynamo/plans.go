@@ -19,14 +19,12 @@ type PlansAPI interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 }
 
-// PlanRecipient is the ledger sort key of an issue's plan item. Recipient
-// records are keyed by hex subscriber IDs and batch claims by "batch#<n>",
-// so it can be neither.
+// PlanRecipient is the ledger sort key of an issue's plan item. Batch items
+// are keyed "batch#<n>" and LedgerCounts reads only those, so the plan item
+// is never counted as a batch.
 const PlanRecipient = "plan"
 
-// The plan item's attributes. None is named state, claim or pending, the
-// attributes the ledger's readers count, so the item is not counted as a
-// recipient or a batch.
+// The plan item's attributes.
 const (
 	planBody   = "plan"   // the gazette.SendPlan as JSON
 	planPage   = "page"   // "<firstBatch>/<cursor>": which page it is
@@ -56,7 +54,7 @@ func (s *Plans) SavePlan(ctx context.Context, issue int, p gazette.SendPlan) err
 	if err != nil {
 		return fmt.Errorf("encode plan of issue %d: %w", issue, err)
 	}
-	item := planKey(issue)
+	item := ledgerKey(issue, PlanRecipient)
 	item[planBody] = &types.AttributeValueMemberS{Value: string(body)}
 	item[planPage] = &types.AttributeValueMemberS{Value: pageOf(p)}
 	item[planListed] = number(p.Listed)
@@ -79,7 +77,7 @@ func (s *Plans) LoadPlan(ctx context.Context, issue int) (gazette.SendPlan, bool
 	var p gazette.SendPlan
 	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:                aws.String(s.table),
-		Key:                      planKey(issue),
+		Key:                      ledgerKey(issue, PlanRecipient),
 		ConsistentRead:           aws.Bool(true),
 		ProjectionExpression:     aws.String("#b"),
 		ExpressionAttributeNames: map[string]string{"#b": planBody},
@@ -104,11 +102,4 @@ func (s *Plans) LoadPlan(ctx context.Context, issue int) (gazette.SendPlan, bool
 // (the first page's cursor is empty; the prefix keeps the value non-empty).
 func pageOf(p gazette.SendPlan) string {
 	return strconv.Itoa(p.FirstBatch) + "/" + p.Cursor
-}
-
-func planKey(issue int) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		"issue":     number(issue),
-		"recipient": &types.AttributeValueMemberS{Value: PlanRecipient},
-	}
 }

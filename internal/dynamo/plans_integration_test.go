@@ -30,7 +30,7 @@ func TestIntegrationPlans(t *testing.T) {
 	// An issue number of its own, far above any the demo publishes.
 	issue := 1_000_000_000 + int(time.Now().UnixNano()%1_000_000_000)
 	t.Cleanup(func() {
-		_, _ = api.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: planKey(issue)})
+		_, _ = api.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: ledgerKey(issue, PlanRecipient)})
 	})
 	plans := NewPlans(api, table)
 
