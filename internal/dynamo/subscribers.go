@@ -43,6 +43,7 @@ const SubscribersByStatus = "byStatus"
 const (
 	subCondNew     = "attribute_not_exists(#id)"
 	subCondVersion = "#v = :v"
+	batchGetMax    = 100 // keys per BatchGetItem call, DynamoDB's limit
 )
 
 // Subscribers keeps subscriber records in the subscribers table, one item
@@ -365,33 +366,52 @@ func (s *Subscribers) change(ctx context.Context, id string, fn func(r *subscrip
 // with BatchGetItem (100 keys a call) and retries of unprocessed keys.
 func (s *Subscribers) LoadMany(ctx context.Context, ids []string) (map[string]subscription.Record, error) {
 	found := make(map[string]subscription.Record, len(ids))
-	for start := 0; start < len(ids); start += 100 {
-		keys := make([]map[string]types.AttributeValue, 0, 100)
-		for _, id := range ids[start:min(start+100, len(ids))] {
-			keys = append(keys, subKey(id))
+	err := s.batchGet(ctx, "batch get subscribers", ids, types.KeysAndAttributes{ConsistentRead: aws.Bool(true)},
+		func(av map[string]types.AttributeValue) error {
+			r, err := subDecode(av)
+			if err != nil {
+				return err
+			}
+			found[r.ID] = r
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return found, nil
+}
+
+// batchGet reads the items of ids with BatchGetItem, batchGetMax keys a
+// call, each call shaped by ka (projection, consistency; its Keys are set
+// here), retrying unprocessed keys with backoff, and hands each item to
+// each.
+func (s *Subscribers) batchGet(ctx context.Context, op string, ids []string, ka types.KeysAndAttributes,
+	each func(map[string]types.AttributeValue) error) error {
+	for start := 0; start < len(ids); start += batchGetMax {
+		ka.Keys = make([]map[string]types.AttributeValue, 0, batchGetMax)
+		for _, id := range ids[start:min(start+batchGetMax, len(ids))] {
+			ka.Keys = append(ka.Keys, subKey(id))
 		}
-		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
+		req := map[string]types.KeysAndAttributes{s.table: ka}
 		for attempt := 0; len(req) > 0; attempt++ {
 			if attempt > 0 {
 				if err := s.backoff(ctx, attempt); err != nil {
-					return nil, err
+					return fmt.Errorf("%s: %w", op, err)
 				}
 			}
 			out, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
 			if err != nil {
-				return nil, classify("batch get subscribers", err)
+				return classify(op, err)
 			}
 			for _, av := range out.Responses[s.table] {
-				r, err := subDecode(av)
-				if err != nil {
-					return nil, err
+				if err := each(av); err != nil {
+					return err
 				}
-				found[r.ID] = r
 			}
 			req = out.UnprocessedKeys
 		}
 	}
-	return found, nil
+	return nil
 }
 
 // PutMany writes records unconditionally with BatchWriteItem (25 items a

@@ -44,8 +44,7 @@ const (
 	suppressionMaxSpan = 96 * time.Hour
 	// suppressionTTL is how long after its hour an item may go: no
 	// sooner than the longest span read, so that no read misses one.
-	suppressionTTL      = suppressionMaxSpan
-	suppressionBatchGet = 100 // keys per BatchGetItem call, DynamoDB's limit
+	suppressionTTL = suppressionMaxSpan
 )
 
 // isSuppressionItem reports whether an item ID is a suppression log item
@@ -178,37 +177,21 @@ const suppressionUpdate = "ADD #ids :ids SET #exp = :exp"
 // missing, which costs nothing as callers cache the answer for some
 // seconds anyway, and it halves the read cost.
 func (s *Subscribers) SuppressedSince(ctx context.Context, since, now time.Time) (map[string]bool, error) {
-	keys := suppressionKeys(since, now)
 	ids := map[string]bool{}
-	for start := 0; start < len(keys); start += suppressionBatchGet {
-		avs := make([]map[string]types.AttributeValue, 0, suppressionBatchGet)
-		for _, k := range keys[start:min(start+suppressionBatchGet, len(keys))] {
-			avs = append(avs, subKey(k))
+	ka := types.KeysAndAttributes{
+		ProjectionExpression:     aws.String("#ids"),
+		ExpressionAttributeNames: map[string]string{"#ids": suppressionIDs},
+	}
+	err := s.batchGet(ctx, "read suppression log", suppressionKeys(since, now), ka, func(av map[string]types.AttributeValue) error {
+		if set, ok := av[suppressionIDs].(*types.AttributeValueMemberSS); ok {
+			for _, id := range set.Value {
+				ids[id] = true
+			}
 		}
-		req := map[string]types.KeysAndAttributes{s.table: {
-			Keys:                     avs,
-			ProjectionExpression:     aws.String("#ids"),
-			ExpressionAttributeNames: map[string]string{"#ids": suppressionIDs},
-		}}
-		for attempt := 0; len(req) > 0; attempt++ {
-			if attempt > 0 {
-				if err := s.backoff(ctx, attempt); err != nil {
-					return nil, fmt.Errorf("read suppression log: %w", err)
-				}
-			}
-			out, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
-			if err != nil {
-				return nil, classify("read suppression log", err)
-			}
-			for _, av := range out.Responses[s.table] {
-				if set, ok := av[suppressionIDs].(*types.AttributeValueMemberSS); ok {
-					for _, id := range set.Value {
-						ids[id] = true
-					}
-				}
-			}
-			req = out.UnprocessedKeys
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return ids, nil
 }
