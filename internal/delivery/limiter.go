@@ -104,9 +104,6 @@ func NewWindowLimiter(limit int, window time.Duration, clock Clock, startFull bo
 	return l
 }
 
-// Limit is the most messages the limiter lets out in one window.
-func (l *WindowLimiter) Limit() int { return l.limit }
-
 // Wait blocks until n more messages may be sent without any window holding
 // more than the limit, and records them as sent at that moment. n above the
 // limit could never be granted: it is a gazette.KindInvalid error.

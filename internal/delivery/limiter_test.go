@@ -17,9 +17,8 @@ import (
 // fakeClock is a Clock whose Sleep moves time forward at once; concurrent
 // sleepers each move it to the end of their own sleep.
 type fakeClock struct {
-	mu     sync.Mutex
-	t      time.Time
-	sleeps int
+	mu sync.Mutex
+	t  time.Time
 }
 
 func newFakeClock() *fakeClock {
@@ -39,7 +38,6 @@ func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-	c.sleeps++
 	return nil
 }
 
