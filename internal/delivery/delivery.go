@@ -468,9 +468,10 @@ func (s *Service) sendChunk(ctx context.Context, b gazette.SendBatch, k BatchKey
 			counts.Failed++
 			s.Log.WarnContext(ctx, "recipient failed", "issue", b.Issue, "subscriber", r.SubscriberID, "error", o.Err.Error())
 		}
-		if s.Quota != nil {
-			s.Quota.Give(1)
-		}
+	}
+	if s.Quota != nil {
+		// What SES did not accept was not sent: it goes back to the quota.
+		s.Quota.Give(counts.Retry + counts.Failed)
 	}
 	rel := Release{}
 	if last {
