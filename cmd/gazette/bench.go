@@ -373,7 +373,7 @@ func benchCPU(ctx context.Context, n, naiveN, rounds int, profile string, log io
 			return nil, err
 		}
 		msgs[i] = delivery.Message{To: r.Email, Data: mergetag.RecipientData(r.Name, unsub, unsub),
-			Headers: []delivery.Header{{Name: "List-Unsubscribe", Value: "<" + unsub + ">"}, {Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"}}}
+			Headers: []delivery.Header{{Name: "List-Unsubscribe", Value: "<" + unsub + ">"}}}
 	}
 	runtime.GC()
 	tags := map[string]string{"issue": "7", "batch": "1"}
@@ -381,7 +381,7 @@ func benchCPU(ctx context.Context, n, naiveN, rounds int, profile string, log io
 	for r := range sesRounds {
 		start := cpuTime()
 		for i := 0; i < n; i += len(msgs) {
-			if _, err := sender.SendBulk(ctx, "gazette-issue-7", tags, msgs); err != nil {
+			if _, err := sender.SendBulk(ctx, "gazette-issue-7", tags, delivery.OneClick, msgs); err != nil {
 				return nil, fmt.Errorf("SES call alone: %w", err)
 			}
 		}
@@ -572,11 +572,11 @@ type sendTimes struct {
 	n  []int
 }
 
-func (s *sendTimes) SendBulk(ctx context.Context, template string, tags map[string]string, msgs []delivery.Message) ([]delivery.Outcome, error) {
+func (s *sendTimes) SendBulk(ctx context.Context, template string, tags map[string]string, shared []delivery.Header, msgs []delivery.Message) ([]delivery.Outcome, error) {
 	s.mu.Lock()
 	s.at, s.n = append(s.at, time.Now()), append(s.n, len(msgs))
 	s.mu.Unlock()
-	return s.Sender.SendBulk(ctx, template, tags, msgs)
+	return s.Sender.SendBulk(ctx, template, tags, shared, msgs)
 }
 
 // busiest is the most messages sent in any window [t, t+w).

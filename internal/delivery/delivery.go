@@ -175,10 +175,16 @@ type Outcome struct {
 	Err       error
 }
 
-// Sender sends one templated bulk call.
+// Sender sends one templated bulk call. shared are headers every message of
+// the call carries with the same value; each message's Headers are its own.
 type Sender interface {
-	SendBulk(ctx context.Context, template string, tags map[string]string, msgs []Message) ([]Outcome, error)
+	SendBulk(ctx context.Context, template string, tags map[string]string, shared []Header, msgs []Message) ([]Outcome, error)
 }
+
+// OneClick is the RFC 8058 header that makes List-Unsubscribe one-click.
+// It is the same on every message, so it goes once per call (SES: the
+// template's default headers) instead of once per recipient.
+var OneClick = []Header{{Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"}}
 
 // Limiter paces sends: Wait returns once n more messages may go out.
 type Limiter interface {
@@ -528,7 +534,7 @@ func (s *Service) send(ctx context.Context, b gazette.SendBatch, part []gazette.
 	if b.Segment != "" {
 		tags["segment"] = b.Segment
 	}
-	outcomes, err := s.Sender.SendBulk(ctx, b.Template, tags, msgs)
+	outcomes, err := s.Sender.SendBulk(ctx, b.Template, tags, OneClick, msgs)
 	if err != nil {
 		if s.Quota != nil {
 			s.Quota.Give(len(part))
@@ -539,7 +545,8 @@ func (s *Service) send(ctx context.Context, b gazette.SendBatch, part []gazette.
 }
 
 // message personalises the issue for one recipient: template data and the
-// RFC 8058 one-click unsubscribe headers.
+// List-Unsubscribe header with the recipient's link (with OneClick, RFC
+// 8058's one-click unsubscribe).
 func (s *Service) message(r gazette.Recipient) (Message, error) {
 	unsub, err := s.Links.UnsubscribeURL(r.SubscriberID)
 	if err != nil {
@@ -550,11 +557,8 @@ func (s *Service) message(r gazette.Recipient) (Message, error) {
 		return Message{}, err
 	}
 	return Message{
-		To:   r.Email,
-		Data: mergetag.RecipientData(r.Name, unsub, prefs),
-		Headers: []Header{
-			{Name: "List-Unsubscribe", Value: "<" + unsub + ">"},
-			{Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"},
-		},
+		To:      r.Email,
+		Data:    mergetag.RecipientData(r.Name, unsub, prefs),
+		Headers: []Header{{Name: "List-Unsubscribe", Value: "<" + unsub + ">"}},
 	}, nil
 }

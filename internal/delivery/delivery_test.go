@@ -153,6 +153,7 @@ func (e *env) record(r gazette.Recipient) record {
 type bulkCall struct {
 	Template string
 	Tags     map[string]string
+	Shared   []Header
 	Msgs     []Message
 }
 
@@ -171,11 +172,11 @@ func newSender() *fakeSender {
 	return &fakeSender{callErrs: map[int]error{}, entryErrs: map[string]error{}, delivered: map[string]int{}, ids: map[string][]string{}}
 }
 
-func (f *fakeSender) SendBulk(_ context.Context, template string, tags map[string]string, msgs []Message) ([]Outcome, error) {
+func (f *fakeSender) SendBulk(_ context.Context, template string, tags map[string]string, shared []Header, msgs []Message) ([]Outcome, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := len(f.calls)
-	f.calls = append(f.calls, bulkCall{Template: template, Tags: maps.Clone(tags), Msgs: slices.Clone(msgs)})
+	f.calls = append(f.calls, bulkCall{Template: template, Tags: maps.Clone(tags), Shared: slices.Clone(shared), Msgs: slices.Clone(msgs)})
 	if err := f.callErrs[n]; err != nil {
 		return nil, err
 	}
@@ -612,16 +613,14 @@ func TestSendBatchMessages(t *testing.T) {
 			want := bulkCall{
 				Template: "gazette-issue-3",
 				Tags:     tt.wantTags,
+				Shared:   []Header{{Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"}},
 				Msgs: []Message{{
 					To: "r00@example.com",
 					Data: map[string]string{
 						mergetag.KeyName: tt.wantName, mergetag.KeyUnsubscribeURL: unsub,
 						mergetag.KeyPreferencesURL: "https://news.example/preferences?t=p-" + id,
 					},
-					Headers: []Header{
-						{Name: "List-Unsubscribe", Value: "<" + unsub + ">"},
-						{Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"},
-					},
+					Headers: []Header{{Name: "List-Unsubscribe", Value: "<" + unsub + ">"}},
 				}},
 			}
 			if diff := cmp.Diff(want, c); diff != "" {

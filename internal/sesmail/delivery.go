@@ -2,8 +2,6 @@ package sesmail
 
 import (
 	"context"
-	"slices"
-	"strings"
 
 	"github.com/gazette-news/gazette/internal/delivery"
 	"github.com/gazette-news/gazette/internal/mergetag"
@@ -17,25 +15,14 @@ type BulkSender struct {
 	ConfigurationSet string
 }
 
-// SendBulk implements delivery.Sender. Headers every message carries with
-// the same value (List-Unsubscribe-Post) are sent once, as the template's
-// default headers, instead of once per entry: SES adds them to each mail,
-// and the call is smaller.
-func (s BulkSender) SendBulk(ctx context.Context, template string, tags map[string]string, msgs []delivery.Message) ([]delivery.Outcome, error) {
-	shared := sharedHeaders(msgs)
+// SendBulk implements delivery.Sender. The shared headers go once, as the
+// template's default headers, which SES adds to each mail: the call is
+// smaller than with a copy per entry.
+func (s BulkSender) SendBulk(ctx context.Context, template string, tags map[string]string, shared []delivery.Header, msgs []delivery.Message) ([]delivery.Outcome, error) {
 	b := Bulk{From: s.From, Template: template, ConfigurationSet: s.ConfigurationSet, Tags: tags,
-		Entries: make([]BulkEntry, len(msgs))}
-	for _, h := range shared {
-		b.DefaultHeaders = append(b.DefaultHeaders, Header(h))
-	}
+		DefaultHeaders: headersOf(shared), Entries: make([]BulkEntry, len(msgs))}
 	for i, m := range msgs {
-		e := BulkEntry{To: m.To, Data: m.Data}
-		for _, h := range m.Headers {
-			if !slices.Contains(shared, h) {
-				e.Headers = append(e.Headers, Header{Name: h.Name, Value: h.Value})
-			}
-		}
-		b.Entries[i] = e
+		b.Entries[i] = BulkEntry{To: m.To, Data: m.Data, Headers: headersOf(m.Headers)}
 	}
 	res, err := s.Client.SendBulk(ctx, b)
 	if err != nil {
@@ -48,29 +35,15 @@ func (s BulkSender) SendBulk(ctx context.Context, template string, tags map[stri
 	return out, nil
 }
 
-// sharedHeaders are the headers every message has, with the same value,
-// and under a name no message uses with another value (so that no entry
-// needs to replace them).
-func sharedHeaders(msgs []delivery.Message) []delivery.Header {
-	if len(msgs) < 2 {
+func headersOf(hs []delivery.Header) []Header {
+	if len(hs) == 0 {
 		return nil
 	}
-	var shared []delivery.Header
-	for _, h := range msgs[0].Headers {
-		everywhere := true
-		for _, m := range msgs[1:] {
-			if !slices.Contains(m.Headers, h) || slices.ContainsFunc(m.Headers, func(o delivery.Header) bool {
-				return strings.EqualFold(o.Name, h.Name) && o != h
-			}) {
-				everywhere = false
-				break
-			}
-		}
-		if everywhere {
-			shared = append(shared, h)
-		}
+	out := make([]Header, len(hs))
+	for i, h := range hs {
+		out[i] = Header(h)
 	}
-	return shared
+	return out
 }
 
 // Templates adapts Client to publish.Templates.

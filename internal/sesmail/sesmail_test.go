@@ -128,8 +128,8 @@ func TestPutTemplateCreatesOrUpdates(t *testing.T) {
 	}
 }
 
-// TestBulkSenderSharedHeaders: a header every message has with the same
-// value goes once as a template default; per-recipient ones stay per entry.
+// TestBulkSenderSharedHeaders: the call's shared headers go once as
+// template defaults; each message's own headers stay on its entry.
 func TestBulkSenderSharedHeaders(t *testing.T) {
 	post := delivery.Header{Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"}
 	unsub := func(id string) delivery.Header {
@@ -137,31 +137,25 @@ func TestBulkSenderSharedHeaders(t *testing.T) {
 	}
 	tests := []struct {
 		name        string
+		shared      []delivery.Header
 		msgs        []delivery.Message
 		wantDefault []string
 		wantEntry   [][]string
 	}{
 		{
-			name: "shared one-click header hoisted",
+			name:   "shared one-click header as a template default",
+			shared: []delivery.Header{post},
 			msgs: []delivery.Message{
-				{To: "a@example.com", Headers: []delivery.Header{unsub("a"), post}},
-				{To: "b@example.com", Headers: []delivery.Header{unsub("b"), post}},
+				{To: "a@example.com", Headers: []delivery.Header{unsub("a")}},
+				{To: "b@example.com", Headers: []delivery.Header{unsub("b")}},
 			},
 			wantDefault: []string{"List-Unsubscribe-Post"},
 			wantEntry:   [][]string{{"List-Unsubscribe"}, {"List-Unsubscribe"}},
 		},
 		{
-			name:      "one message keeps all its headers",
+			name:      "nothing shared: entries keep all their headers",
 			msgs:      []delivery.Message{{To: "a@example.com", Headers: []delivery.Header{unsub("a"), post}}},
 			wantEntry: [][]string{{"List-Unsubscribe", "List-Unsubscribe-Post"}},
-		},
-		{
-			name: "a header one message lacks stays per entry",
-			msgs: []delivery.Message{
-				{To: "a@example.com", Headers: []delivery.Header{unsub("a"), post}},
-				{To: "b@example.com", Headers: []delivery.Header{unsub("b")}},
-			},
-			wantEntry: [][]string{{"List-Unsubscribe", "List-Unsubscribe-Post"}, {"List-Unsubscribe"}},
 		},
 	}
 	for _, tt := range tests {
@@ -171,7 +165,7 @@ func TestBulkSenderSharedHeaders(t *testing.T) {
 				results = append(results, types.BulkEmailEntryResult{Status: types.BulkEmailStatusSuccess, MessageId: aws.String("m")})
 			}
 			f := &fakeSES{bulkOut: &sesv2.SendBulkEmailOutput{BulkEmailEntryResults: results}}
-			if _, err := (BulkSender{Client: New(f), From: "news@example.com"}).SendBulk(context.Background(), "t", nil, tt.msgs); err != nil {
+			if _, err := (BulkSender{Client: New(f), From: "news@example.com"}).SendBulk(context.Background(), "t", nil, tt.shared, tt.msgs); err != nil {
 				t.Fatal(err)
 			}
 			names := func(hs []types.MessageHeader) []string {
