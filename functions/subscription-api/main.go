@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -25,9 +24,6 @@ import (
 	"github.com/gazette-news/gazette/internal/subscription"
 	"github.com/gazette-news/gazette/internal/token"
 )
-
-// defaultTopics are offered when TOPICS is not set.
-const defaultTopics = "news,world,politics,business,technology,science,culture,sport"
 
 // defaultPublisher names the newsletter when PUBLISHER_NAME is not set.
 const defaultPublisher = "Gazette"
@@ -59,13 +55,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	topics := getenv("TOPICS")
 	if topics == "" {
-		topics = defaultTopics
+		topics = subscription.DefaultTopics
 	}
-	for _, t := range strings.Split(topics, ",") {
-		if t = strings.ToLower(strings.TrimSpace(t)); t != "" {
-			c.topics = append(c.topics, t)
-		}
-	}
+	c.topics = subscription.ParseTopics(topics)
 	if s := getenv("SIGNUP_MAIL_INTERVAL"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d <= 0 {
