@@ -215,12 +215,9 @@ func (s *Service) update(ctx context.Context, id string, change func(r *Record) 
 	return Record{}, false, gazette.Errorf(gazette.KindThrottled, "busy", "too many concurrent changes to this subscription, try again")
 }
 
+// verify checks tok for purpose p at the service's current time.
 func (s *Service) verify(tok string, p token.Purpose) (string, error) {
-	id, err := s.signer.Verify(tok, p, s.cfg.Now())
-	if err != nil {
-		return "", err
-	}
-	return id, nil
+	return s.signer.Verify(tok, p, s.cfg.Now())
 }
 
 func wrap(op string, err error) error {
