@@ -21,7 +21,6 @@ const AllTopics = "all"
 // handful of renders per issue.
 type segments struct {
 	issue     gazette.Issue
-	all       string            // the whole issue's template
 	templates map[string]string // segment key → SES template name
 }
 
