@@ -36,9 +36,6 @@ type subscriberStore interface {
 	Forget(ctx context.Context, id string, at time.Time) error
 }
 
-// defaultSubscriberTopics mirrors subscription-api's default TOPICS.
-const defaultSubscriberTopics = "news,world,politics,business,technology,science,culture,sport"
-
 const subscribersUsage = `usage:
   gazette subscribers import [--confirm] [--status S] [--topics LIST] [--dry-run] [--table T] FILE.csv
   gazette subscribers export [--table T] > FILE.csv
@@ -93,7 +90,7 @@ func runSubscribers(ctx context.Context, args []string, stdout, stderr io.Writer
 	case "import":
 		fs.BoolVar(&opts.Confirm, "confirm", false, "import subscribed rows as confirmed (consent is your responsibility)")
 		fs.StringVar(&opts.DefaultStatus, "status", "", "status of rows without a status column, e.g. unsubscribed for Mailchimp's unsubscribed export")
-		fs.StringVar(&topics, "topics", envOr("TOPICS", defaultSubscriberTopics), "comma-separated topics subscribers may have; other tags are ignored")
+		fs.StringVar(&topics, "topics", envOr("TOPICS", subscription.DefaultTopics), "comma-separated topics subscribers may have; other tags are ignored")
 		fs.BoolVar(&opts.DryRun, "dry-run", false, "check the file and report; write nothing")
 	case "export", "forget":
 	default:
@@ -122,11 +119,7 @@ func runSubscribers(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	switch sub {
 	case "import":
-		for _, t := range strings.Split(topics, ",") {
-			if t = strings.ToLower(strings.TrimSpace(t)); t != "" {
-				opts.Topics = append(opts.Topics, t)
-			}
-		}
+		opts.Topics = subscription.ParseTopics(topics)
 		return runImport(ctx, fs.Arg(0), store, opts, stdout, stderr)
 	case "export":
 		if err := exportCSV(ctx, store, stdout); err != nil {

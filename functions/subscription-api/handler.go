@@ -30,7 +30,8 @@ const MaxBody = 16 << 10
 // request becomes one call of the subscription core.
 type Handler struct {
 	Service *subscription.Service
-	// Publisher names the newsletter on the pages.
+	// Publisher names the newsletter on the pages; empty means
+	// defaultPublisher.
 	Publisher string
 	Log       *slog.Logger
 }
@@ -274,7 +275,7 @@ func (h *Handler) route(ctx context.Context, r *request, ev events.APIGatewayV2H
 
 func (h *Handler) publisher() string {
 	if h.Publisher == "" {
-		return "Gazette"
+		return defaultPublisher
 	}
 	return h.Publisher
 }

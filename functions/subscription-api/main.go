@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -26,8 +25,8 @@ import (
 	"github.com/gazette-news/gazette/internal/token"
 )
 
-// defaultTopics are offered when TOPICS is not set.
-const defaultTopics = "news,world,politics,business,technology,science,culture,sport"
+// defaultPublisher names the newsletter when PUBLISHER_NAME is not set.
+const defaultPublisher = "Gazette"
 
 // config is the function's environment.
 type config struct {
@@ -39,35 +38,26 @@ type config struct {
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
+	env, err := boot.Env(getenv, "SUBSCRIBERS_TABLE", "SENDER_ADDRESS", "TOKEN_SECRET_ARN")
+	if err != nil {
+		return config{}, err
+	}
 	c := config{
-		table:            getenv("SUBSCRIBERS_TABLE"),
-		sender:           getenv("SENDER_ADDRESS"),
-		secretARN:        getenv("TOKEN_SECRET_ARN"),
+		table:            env["SUBSCRIBERS_TABLE"],
+		sender:           env["SENDER_ADDRESS"],
+		secretARN:        env["TOKEN_SECRET_ARN"],
 		publisher:        getenv("PUBLISHER_NAME"),
 		postalAddress:    getenv("POSTAL_ADDRESS"),
 		configurationSet: getenv("CONFIGURATION_SET"),
 	}
-	var missing []string
-	for _, v := range [][2]string{{"SUBSCRIBERS_TABLE", c.table}, {"SENDER_ADDRESS", c.sender}, {"TOKEN_SECRET_ARN", c.secretARN}} {
-		if v[1] == "" {
-			missing = append(missing, v[0])
-		}
-	}
-	if len(missing) > 0 {
-		return config{}, fmt.Errorf("missing environment variables: %s", strings.Join(missing, ", "))
-	}
 	if c.publisher == "" {
-		c.publisher = "Gazette"
+		c.publisher = defaultPublisher
 	}
 	topics := getenv("TOPICS")
 	if topics == "" {
-		topics = defaultTopics
+		topics = subscription.DefaultTopics
 	}
-	for _, t := range strings.Split(topics, ",") {
-		if t = strings.ToLower(strings.TrimSpace(t)); t != "" {
-			c.topics = append(c.topics, t)
-		}
-	}
+	c.topics = subscription.ParseTopics(topics)
 	if s := getenv("SIGNUP_MAIL_INTERVAL"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d <= 0 {

@@ -2,38 +2,25 @@ package feedback
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gazette-news/gazette/internal/eventstest"
 	"github.com/gazette-news/gazette/internal/gazette"
 )
 
 // sqsBodies returns the message bodies of an events/ file, in order.
 func sqsBodies(tb testing.TB, name string) []string {
 	tb.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "events", name))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var ev struct {
-		Records []struct {
-			Body string `json:"body"`
-		} `json:"Records"`
-	}
-	if err := json.Unmarshal(data, &ev); err != nil {
-		tb.Fatalf("decode %s: %v", name, err)
-	}
 	var bodies []string
-	for _, r := range ev.Records {
+	for _, r := range eventstest.Load[events.SQSEvent](tb, name).Records {
 		bodies = append(bodies, r.Body)
 	}
 	return bodies

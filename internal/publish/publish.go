@@ -270,7 +270,7 @@ func (s *Service) render(ctx context.Context, st gazette.IssueState, issue gazet
 // exactly one batch number of the issue: pages are disjoint ID ranges, and a
 // page's batches are fixed by its plan before any is enqueued.
 func (s *Service) enqueue(ctx context.Context, st gazette.IssueState, issue gazette.Issue) (gazette.IssueState, error) {
-	seg := segments{issue: issue, all: st.Template, templates: map[string]string{}}
+	seg := segments{issue: issue, templates: map[string]string{}}
 	// Loaded once: only the first page of a resumed run can have a plan
 	// saved; every later page is planned by this run.
 	saved, haveSaved, err := s.Plans.LoadPlan(ctx, st.Number)
@@ -399,7 +399,7 @@ func (s *Service) segmentTemplate(ctx context.Context, seg *segments, st gazette
 		return nil
 	}
 	if key == AllTopics {
-		seg.templates[key] = seg.all
+		seg.templates[key] = st.Template // the whole issue's, stored by render
 		return nil
 	}
 	part := seg.issue

@@ -800,7 +800,7 @@ func TestPublishDigest(t *testing.T) {
 			if want.Subject == "" {
 				want.Subject = got.Subject // checked by the case when it matters
 			}
-			// The titles are those of the articles the issue holds, in order.
+			// The titles are those of the articles the issue holds.
 			if len(got.Titles) != got.Articles {
 				t.Errorf("result has %d titles for %d articles", len(got.Titles), got.Articles)
 			}

@@ -38,7 +38,7 @@ func TestIntegrationFaultPublishTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	topics := strings.Split("news,world,politics,business,technology,science,culture,sport", ",")
+	topics := subscription.ParseTopics(subscription.DefaultTopics)
 	var recs []subscription.Record
 	want := map[string]int{}
 	now := time.Now().UTC()

@@ -7,10 +7,11 @@ import (
 )
 
 // templateData is m as the JSON object SES takes for template data, keys
-// sorted. It is what json.Marshal makes of a map[string]string, without the
-// reflection: SendBulkEmail carries one per recipient, and encoding/json's
-// share of the bulk path's CPU was worth a dozen lines (FuzzTemplateData
-// checks that encoding/json reads back the same map).
+// sorted: JSON that decodes to the same map as json.Marshal's (which would
+// also escape <, > and &), without the reflection: SendBulkEmail carries
+// one per recipient, and encoding/json's share of the bulk path's CPU was
+// worth a dozen lines (FuzzTemplateData checks that encoding/json reads
+// back the same map).
 func templateData(m map[string]string) string {
 	keys := make([]string, 0, len(m))
 	size := 2

@@ -2,6 +2,7 @@ package subscription
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"time"
@@ -21,6 +22,9 @@ var (
 	// ErrNoSubscription: a preferences link names no subscription.
 	ErrNoSubscription = gazette.Errorf(gazette.KindNotFound, "subscription_not_found", "there is no subscription for this link")
 )
+
+// errSignUpBusy is Subscribe's errBusy.
+var errSignUpBusy = gazette.Errorf(gazette.KindThrottled, "busy", "too many concurrent sign-ups for this address, try again")
 
 // Subscribe starts a double opt-in for in.Email: the address gets a mail
 // with a confirmation link under baseURL (the public URL of this API). It
@@ -44,29 +48,15 @@ func (s *Service) Subscribe(ctx context.Context, baseURL string, in SignUp) erro
 	id := gazette.SubscriberID(addr)
 	now := s.cfg.Now()
 
-	var r Record
+	var from gazette.SubscriberStatus
 	var prevMail time.Time
-	saved := false
-	for attempt := 0; attempt < maxAttempts && !saved; attempt++ {
-		r, err = s.store.Load(ctx, id)
-		switch gazette.KindOf(err) {
-		case gazette.KindNotFound:
-			r, err = Record{Subscriber: gazette.Subscriber{ID: id, CreatedAt: now}}, nil
-		case gazette.KindUnknown:
-			if err != nil {
-				return wrap("subscribe", err)
-			}
-		default:
-			return wrap("subscribe", err)
-		}
+	var why string
+	newRecord := func() Record { return Record{Subscriber: gazette.Subscriber{ID: id, CreatedAt: now}} }
+	r, saved, err := s.update(ctx, id, newRecord, func(r *Record) (bool, error) {
 		if !r.LastMailAt.IsZero() && now.Sub(r.LastMailAt) < s.cfg.MailInterval {
-			s.log.InfoContext(ctx, "sign-up mail rate limited", slog.String("subscriber", id),
-				slog.String("status", string(r.Status)), slog.Time("lastMailAt", r.LastMailAt))
-			return nil
+			return false, nil
 		}
-		prev, from := r.Version, r.Status
-		prevMail = r.LastMailAt
-		why := ""
+		from, prevMail, why = r.Status, r.LastMailAt, ""
 		switch {
 		case r.Status == "":
 			r.Email, r.Name, r.Topics = addr, name, topics
@@ -91,20 +81,20 @@ func (s *Service) Subscribe(ctx context.Context, baseURL string, in SignUp) erro
 			why = WhyOptInAgain
 		}
 		r.LastMailAt = now
-		err = s.store.Save(ctx, r, prev)
-		if gazette.KindOf(err) == gazette.KindConflict {
-			continue
-		}
-		if err != nil {
-			return wrap("subscribe", err)
-		}
-		saved = true
-		if why != "" {
-			s.logChange(ctx, id, from, r.Status, why)
-		}
+		return true, nil
+	})
+	switch {
+	case errors.Is(err, errBusy):
+		return errSignUpBusy
+	case err != nil:
+		return wrap("subscribe", err)
+	case !saved: // change found the last mail too recent
+		s.log.InfoContext(ctx, "sign-up mail rate limited", slog.String("subscriber", id),
+			slog.String("status", string(r.Status)), slog.Time("lastMailAt", r.LastMailAt))
+		return nil
 	}
-	if !saved {
-		return gazette.Errorf(gazette.KindThrottled, "busy", "too many concurrent sign-ups for this address, try again")
+	if why != "" {
+		s.logChange(ctx, id, from, r.Status, why)
 	}
 
 	links := token.Links{Base: baseURL, Signer: s.signer, Now: s.cfg.Now}
@@ -126,7 +116,7 @@ func (s *Service) Subscribe(ctx context.Context, baseURL string, in SignUp) erro
 // sent, so that the person can retry at once. Best effort: if it fails the
 // person waits MailInterval.
 func (s *Service) releaseMailSlot(ctx context.Context, id string, at, prev time.Time) {
-	_, _, err := s.update(ctx, id, func(r *Record) (bool, error) {
+	_, _, err := s.update(ctx, id, nil, func(r *Record) (bool, error) {
 		if !r.LastMailAt.Equal(at) {
 			return false, nil
 		}
@@ -147,7 +137,7 @@ func (s *Service) Confirm(ctx context.Context, tok string) (Profile, error) {
 	}
 	now := s.cfg.Now()
 	var from gazette.SubscriberStatus
-	r, changed, err := s.update(ctx, id, func(r *Record) (bool, error) {
+	r, changed, err := s.update(ctx, id, nil, func(r *Record) (bool, error) {
 		from = r.Status
 		switch {
 		case r.Status == gazette.SubscriberConfirmed:
@@ -197,7 +187,7 @@ func (s *Service) Unsubscribe(ctx context.Context, tok string, oneClick bool) (P
 	}
 	now := s.cfg.Now()
 	var from gazette.SubscriberStatus
-	r, changed, err := s.update(ctx, id, func(r *Record) (bool, error) {
+	r, changed, err := s.update(ctx, id, nil, func(r *Record) (bool, error) {
 		from = r.Status
 		switch {
 		case r.Status == gazette.SubscriberPending, r.Status == gazette.SubscriberConfirmed:
@@ -274,7 +264,7 @@ func (s *Service) UpdatePreferences(ctx context.Context, tok string, u Update) (
 		}
 	}
 	now := s.cfg.Now()
-	r, changed, err := s.update(ctx, id, func(r *Record) (bool, error) {
+	r, changed, err := s.update(ctx, id, nil, func(r *Record) (bool, error) {
 		changed := false
 		if u.Name != nil && r.Name != name {
 			r.Name, changed = name, true

@@ -188,12 +188,21 @@ func profile(r Record, changed bool) Profile {
 // this on one address means something is hammering it.
 const maxAttempts = 4
 
+// errBusy is update's answer when every attempt lost a race.
+var errBusy = gazette.Errorf(gazette.KindThrottled, "busy", "too many concurrent changes to this subscription, try again")
+
 // update loads the record id, lets change modify it and saves it under an
 // optimistic lock, retrying when another request won the race. change
-// returns false when there is nothing to save.
-func (s *Service) update(ctx context.Context, id string, change func(r *Record) (bool, error)) (Record, bool, error) {
+// returns false when there is nothing to save. A record that does not
+// exist is an error of kind gazette.KindNotFound, unless create is not
+// nil: then change starts from create's record. When every attempt loses
+// a race, update returns errBusy.
+func (s *Service) update(ctx context.Context, id string, create func() Record, change func(r *Record) (bool, error)) (Record, bool, error) {
 	for range maxAttempts {
 		r, err := s.store.Load(ctx, id)
+		if create != nil && gazette.KindOf(err) == gazette.KindNotFound {
+			r, err = create(), nil
+		}
 		if err != nil {
 			return Record{}, false, err
 		}
@@ -212,15 +221,12 @@ func (s *Service) update(ctx context.Context, id string, change func(r *Record) 
 		r.Version = prev + 1
 		return r, true, nil
 	}
-	return Record{}, false, gazette.Errorf(gazette.KindThrottled, "busy", "too many concurrent changes to this subscription, try again")
+	return Record{}, false, errBusy
 }
 
+// verify checks tok for purpose p at the service's current time.
 func (s *Service) verify(tok string, p token.Purpose) (string, error) {
-	id, err := s.signer.Verify(tok, p, s.cfg.Now())
-	if err != nil {
-		return "", err
-	}
-	return id, nil
+	return s.signer.Verify(tok, p, s.cfg.Now())
 }
 
 func wrap(op string, err error) error {

@@ -128,6 +128,22 @@ func CleanName(s string) (string, error) {
 	return s, nil
 }
 
+// DefaultTopics is the comma-separated topic list offered when none is
+// configured (TOPICS unset).
+const DefaultTopics = "news,world,politics,business,technology,science,culture,sport"
+
+// ParseTopics splits a comma-separated topic list, lower-cased and trimmed,
+// dropping empty entries. It returns nil when no topic is left.
+func ParseTopics(list string) []string {
+	var out []string
+	for _, t := range strings.Split(list, ",") {
+		if t = strings.ToLower(strings.TrimSpace(t)); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // cleanTopics checks topics against the allowed set, ignoring case and
 // duplicates, and returns them in the allowed set's order. No topics means
 // every topic.

@@ -107,3 +107,22 @@ func TestCleanTopics(t *testing.T) {
 		t.Errorf("cleanTopics(unknown) = %v", err)
 	}
 }
+
+func TestParseTopics(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"", nil},
+		{" , ,", nil},
+		{"news", []string{"news"}},
+		{" Science, culture ,,", []string{"science", "culture"}},
+		{"NEWS,news", []string{"news", "news"}},
+		{DefaultTopics, []string{"news", "world", "politics", "business", "technology", "science", "culture", "sport"}},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(tt.want, ParseTopics(tt.in)); diff != "" {
+			t.Errorf("ParseTopics(%q) (-want +got):\n%s", tt.in, diff)
+		}
+	}
+}

@@ -54,11 +54,10 @@ var (
 // can be rotated without breaking links already in inboxes: put the new key
 // first and keep the previous one until its links have expired.
 type Signer struct {
-	keys [][]byte
-	// macs holds, per key, HMAC states already keyed: Reset returns one to
-	// its keyed state without hashing the key again, which halves the
-	// work of a MAC over a 25-byte payload. send-batch signs two links per
-	// recipient.
+	// macs holds, per key in NewSigner's order (macs[0] signs), HMAC
+	// states already keyed: Reset returns one to its keyed state without
+	// hashing the key again, which halves the work of a MAC over a
+	// 25-byte payload. send-batch signs two links per recipient.
 	macs []*sync.Pool
 }
 
@@ -72,7 +71,7 @@ func NewSigner(keys ...[]byte) (*Signer, error) {
 			return nil, fmt.Errorf("token: key %d is %d bytes, want at least %d", i, len(k), MinKeyLen)
 		}
 	}
-	s := &Signer{keys: keys}
+	s := &Signer{}
 	for _, k := range keys {
 		s.macs = append(s.macs, &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }})
 	}
@@ -106,7 +105,7 @@ func (s *Signer) Verify(tok string, p Purpose, now time.Time) (string, error) {
 	payload, sum := buf[:payloadLen], buf[payloadLen:]
 	ok := false
 	var own [macLen]byte
-	for i := range s.keys {
+	for i := range s.macs {
 		// Check every key: the loop's duration does not say which one matched.
 		if hmac.Equal(sum, s.mac(i, payload, own[:0])) {
 			ok = true
