@@ -31,7 +31,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/gazette-news/gazette/internal/awsconfig"
 	"github.com/gazette-news/gazette/internal/delivery"
@@ -43,6 +42,7 @@ import (
 	"github.com/gazette-news/gazette/internal/mergetag"
 	"github.com/gazette-news/gazette/internal/scenario"
 	"github.com/gazette-news/gazette/internal/sesmail"
+	"github.com/gazette-news/gazette/internal/sqsqueue"
 	"github.com/gazette-news/gazette/internal/token"
 )
 
@@ -647,19 +647,12 @@ func benchE2E(ctx context.Context, stackDir string, n int, rate float64, concurr
 		_, _ = c.SQS.DeleteQueue(context.WithoutCancel(ctx), &sqs.DeleteQueueInput{QueueUrl: aws.String(queue)})
 	}()
 	rs := benchRecipients(n, run)
-	var bodies []string
+	var batches []any
 	for i := 0; i < n; i += gazette.MaxBatchRecipients {
-		b, _ := json.Marshal(gazette.SendBatch{Issue: issue, Batch: len(bodies) + 1, Template: run, Recipients: rs[i:min(n, i+gazette.MaxBatchRecipients)]})
-		bodies = append(bodies, string(b))
+		batches = append(batches, gazette.SendBatch{Issue: issue, Batch: len(batches) + 1, Template: run, Recipients: rs[i:min(n, i+gazette.MaxBatchRecipients)]})
 	}
-	for i := 0; i < len(bodies); i += 10 {
-		var entries []sqstypes.SendMessageBatchRequestEntry
-		for j, body := range bodies[i:min(len(bodies), i+10)] {
-			entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(j)), MessageBody: aws.String(body)})
-		}
-		if _, err := c.SQS.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(queue), Entries: entries}); err != nil {
-			return nil, err
-		}
+	if err := sqsqueue.New(c.SQS, queue).SendJSON(ctx, batches); err != nil {
+		return nil, err
 	}
 	links, err := benchLinks()
 	if err != nil {
@@ -670,7 +663,7 @@ func benchE2E(ctx context.Context, stackDir string, n int, rate float64, concurr
 	times := &sendTimes{Sender: sesmail.BulkSender{Client: ses, From: "newsletter@example.com"}}
 	ledger := dynamo.NewLedger(c.DynamoDB, table)
 	fmt.Fprintf(log, "e2e: %d recipients in %d batches, MaxSendRate %v, %d instances of %d/s (chunk %d)\n",
-		n, len(bodies), rate, concurrency, per, delivery.ChunkFor(per))
+		n, len(batches), rate, concurrency, per, delivery.ChunkFor(per))
 
 	var done atomic.Int64
 	var wg sync.WaitGroup
@@ -686,7 +679,7 @@ func benchE2E(ctx context.Context, stackDir string, n int, rate float64, concurr
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := h.consume(ctx, c.SQS, queue, &done, int64(len(bodies))); err != nil {
+			if err := h.consume(ctx, c.SQS, queue, &done, int64(len(batches))); err != nil {
 				errc <- err
 			}
 		}()
