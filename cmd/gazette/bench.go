@@ -38,7 +38,6 @@ import (
 	"github.com/gazette-news/gazette/internal/dynamo"
 	"github.com/gazette-news/gazette/internal/gazette"
 	"github.com/gazette-news/gazette/internal/localstack"
-	"github.com/gazette-news/gazette/internal/localstack/stacktest"
 	"github.com/gazette-news/gazette/internal/mergetag"
 	"github.com/gazette-news/gazette/internal/scenario"
 	"github.com/gazette-news/gazette/internal/sesmail"
@@ -598,28 +597,24 @@ func (s *sendTimes) busiest(w time.Duration) int {
 	return best
 }
 
-// resolveStackDir is dir, else $GAZETTE_STACK_DIR, else the repository's
-// out/stack.
-func resolveStackDir(dir string) (string, error) {
+// readBenchStack reads the stack in dir, else $GAZETTE_STACK_DIR, else the
+// repository's out/stack, and returns it with the directory it came from.
+func readBenchStack(dir string) (*localstack.Stack, string, error) {
 	if dir == "" {
-		dir = os.Getenv(stacktest.EnvStackDir)
-	}
-	if dir == "" {
-		root, err := stacktest.RepoRoot()
-		if err != nil {
-			return "", err
+		var err error
+		if dir, err = localstack.StackDir(); err != nil {
+			return nil, "", err
 		}
-		dir = filepath.Join(root, "out", "stack")
 	}
-	return dir, nil
+	st, err := localstack.ReadStack(filepath.Join(dir, "stack.json"))
+	if err != nil {
+		return nil, "", err
+	}
+	return st, dir, nil
 }
 
 func benchE2E(ctx context.Context, stackDir string, n int, rate float64, concurrency int, log io.Writer) ([][2]string, error) {
-	stackDir, err := resolveStackDir(stackDir)
-	if err != nil {
-		return nil, err
-	}
-	st, err := localstack.ReadStack(filepath.Join(stackDir, "stack.json"))
+	st, _, err := readBenchStack(stackDir)
 	if err != nil {
 		return nil, err
 	}
