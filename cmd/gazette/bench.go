@@ -18,7 +18,6 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -578,21 +577,17 @@ func (s *sendTimes) SendBulk(ctx context.Context, template string, tags map[stri
 	return s.Sender.SendBulk(ctx, template, tags, msgs)
 }
 
-// busiest is the most messages sent in any window [t, t+w).
+// busiest is the most messages sent in any window [t, t+w). s.at is in
+// order already: SendBulk appends time.Now() under s.mu.
 func (s *sendTimes) busiest(w time.Duration) int {
-	idx := make([]int, len(s.at))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.Slice(idx, func(a, b int) bool { return s.at[idx[a]].Before(s.at[idx[b]]) })
 	best, sum, j := 0, 0, 0
-	for i := range idx {
-		for j < len(idx) && s.at[idx[j]].Before(s.at[idx[i]].Add(w)) {
-			sum += s.n[idx[j]]
+	for i, t := range s.at {
+		for j < len(s.at) && s.at[j].Before(t.Add(w)) {
+			sum += s.n[j]
 			j++
 		}
 		best = max(best, sum)
-		sum -= s.n[idx[i]]
+		sum -= s.n[i]
 	}
 	return best
 }
@@ -686,7 +681,6 @@ func benchE2E(ctx context.Context, stackDir string, n int, rate float64, concurr
 	}
 	elapsed := time.Since(wall)
 
-	sort.Slice(times.at, func(i, j int) bool { return times.at[i].Before(times.at[j]) })
 	span := times.at[len(times.at)-1].Sub(times.at[0]) + time.Second
 	sent := 0
 	for _, k := range times.n {
