@@ -72,8 +72,8 @@ func TestIntegrationDemo(t *testing.T) {
 	t.Run("each reader gets exactly one issue mail", func(t *testing.T) {
 		for _, p := range people {
 			n := 0
-			for _, m := range sum.IssueMails {
-				if m.To(p.Email) {
+			for _, d := range sum.Deliveries {
+				if d.Mail.To(p.Email) {
 					n++
 				}
 			}
