@@ -218,16 +218,6 @@ func (s *Stack) BucketName(logicalID string) (string, error) {
 	return p.PhysicalID, nil
 }
 
-// Function returns a function by logical ID.
-func (s *Stack) Function(logicalID string) (*Function, error) {
-	for _, f := range s.Functions {
-		if f.LogicalID == logicalID || f.FunctionName == logicalID {
-			return f, nil
-		}
-	}
-	return nil, fmt.Errorf("stack %s has no function %s", s.StackName, logicalID)
-}
-
 // FunctionError is returned by Invoke when the function itself failed
 // (returned an error, panicked, crashed or timed out).
 type FunctionError struct {
