@@ -68,7 +68,7 @@ func (r *runner) built() bool {
 func (r *runner) start() error {
 	st, err := os.Stat(r.bin)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("bootstrap not built: %s is missing (build the functions first: make build)", r.bin)
+		return fmt.Errorf("bootstrap not built: %s is missing (build the functions first: make functions)", r.bin)
 	}
 	if err != nil {
 		return fmt.Errorf("stat bootstrap: %w", err)
