@@ -109,7 +109,7 @@ integration: tools functions gazette ## start the stack, run the integration tes
 	  if [ $$rc -ne 0 ]; then grep -B3 -A25 -E -- '--- FAIL|^panic:|build failed' $(TEST_LOGS)/integration.log | head -300; fi; \
 	  infra/test-summary.sh integration $(TEST_LOGS)/integration.log; exit $$rc
 
-test: tools check-tools lint unit fuzz sam integration ## everything CI runs
+test: tools lint unit fuzz sam integration ## everything CI runs
 	@infra/test-summary.sh tests $(TEST_LOGS)/unit.log $(TEST_LOGS)/integration.log
 
 # ---------------------------------------------------------------- run
