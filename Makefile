@@ -145,9 +145,9 @@ preview: ## render an issue of the sample articles into out/ (HTML, text, eml, p
 
 bench: tools functions gazette ## benchmarks; the last lines are name value pairs
 	go test -run '^$$' -bench . -benchmem ./internal/... ./cmd/gazette
-	@mkdir -p $(TEST_LOGS); trap '$(STACK) down >/dev/null 2>&1' EXIT; $(STACK) up; \
-	  out/bin/gazette bench all > $(TEST_LOGS)/bench.txt; \
-	  $(STACK) down; cat $(TEST_LOGS)/bench.txt
+	@mkdir -p $(TEST_LOGS); \
+	  ( trap '$(STACK) down' EXIT; $(STACK) up; out/bin/gazette bench all > $(TEST_LOGS)/bench.txt ); \
+	  cat $(TEST_LOGS)/bench.txt
 
 clean: ## remove build output
 	rm -rf out .aws-sam
