@@ -109,7 +109,7 @@ integration: tools functions gazette ## start the stack, run the integration tes
 	  if [ $$rc -ne 0 ]; then grep -B3 -A25 -E -- '--- FAIL|^panic:|build failed' $(TEST_LOGS)/integration.log | head -300; fi; \
 	  infra/test-summary.sh integration $(TEST_LOGS)/integration.log; exit $$rc
 
-test: tools check-tools lint unit fuzz sam integration ## everything CI runs
+test: tools lint unit fuzz sam integration ## everything CI runs
 	@infra/test-summary.sh tests $(TEST_LOGS)/unit.log $(TEST_LOGS)/integration.log
 
 # ---------------------------------------------------------------- run
@@ -145,9 +145,9 @@ preview: ## render an issue of the sample articles into out/ (HTML, text, eml, p
 
 bench: tools functions gazette ## benchmarks; the last lines are name value pairs
 	go test -run '^$$' -bench . -benchmem ./internal/... ./cmd/gazette
-	@mkdir -p $(TEST_LOGS); trap '$(STACK) down >/dev/null 2>&1' EXIT; $(STACK) up; \
-	  out/bin/gazette bench all > $(TEST_LOGS)/bench.txt; \
-	  $(STACK) down; cat $(TEST_LOGS)/bench.txt
+	@mkdir -p $(TEST_LOGS); \
+	  ( trap '$(STACK) down' EXIT; $(STACK) up; out/bin/gazette bench all > $(TEST_LOGS)/bench.txt ); \
+	  cat $(TEST_LOGS)/bench.txt
 
 clean: ## remove build output
 	rm -rf out .aws-sam

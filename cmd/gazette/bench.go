@@ -18,7 +18,6 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,7 +30,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/gazette-news/gazette/internal/awsconfig"
 	"github.com/gazette-news/gazette/internal/delivery"
@@ -39,10 +37,10 @@ import (
 	"github.com/gazette-news/gazette/internal/dynamo"
 	"github.com/gazette-news/gazette/internal/gazette"
 	"github.com/gazette-news/gazette/internal/localstack"
-	"github.com/gazette-news/gazette/internal/localstack/stacktest"
 	"github.com/gazette-news/gazette/internal/mergetag"
 	"github.com/gazette-news/gazette/internal/scenario"
 	"github.com/gazette-news/gazette/internal/sesmail"
+	"github.com/gazette-news/gazette/internal/sqsqueue"
 	"github.com/gazette-news/gazette/internal/token"
 )
 
@@ -579,47 +577,39 @@ func (s *sendTimes) SendBulk(ctx context.Context, template string, tags map[stri
 	return s.Sender.SendBulk(ctx, template, tags, shared, msgs)
 }
 
-// busiest is the most messages sent in any window [t, t+w).
+// busiest is the most messages sent in any window [t, t+w). s.at is in
+// order already: SendBulk appends time.Now() under s.mu.
 func (s *sendTimes) busiest(w time.Duration) int {
-	idx := make([]int, len(s.at))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.Slice(idx, func(a, b int) bool { return s.at[idx[a]].Before(s.at[idx[b]]) })
 	best, sum, j := 0, 0, 0
-	for i := range idx {
-		for j < len(idx) && s.at[idx[j]].Before(s.at[idx[i]].Add(w)) {
-			sum += s.n[idx[j]]
+	for i, t := range s.at {
+		for j < len(s.at) && s.at[j].Before(t.Add(w)) {
+			sum += s.n[j]
 			j++
 		}
 		best = max(best, sum)
-		sum -= s.n[idx[i]]
+		sum -= s.n[i]
 	}
 	return best
 }
 
-// resolveStackDir is dir, else $GAZETTE_STACK_DIR, else the repository's
-// out/stack.
-func resolveStackDir(dir string) (string, error) {
+// readBenchStack reads the stack in dir, else $GAZETTE_STACK_DIR, else the
+// repository's out/stack, and returns it with the directory it came from.
+func readBenchStack(dir string) (*localstack.Stack, string, error) {
 	if dir == "" {
-		dir = os.Getenv(stacktest.EnvStackDir)
-	}
-	if dir == "" {
-		root, err := stacktest.RepoRoot()
-		if err != nil {
-			return "", err
+		var err error
+		if dir, err = localstack.StackDir(); err != nil {
+			return nil, "", err
 		}
-		dir = filepath.Join(root, "out", "stack")
 	}
-	return dir, nil
+	st, err := localstack.ReadStack(filepath.Join(dir, "stack.json"))
+	if err != nil {
+		return nil, "", err
+	}
+	return st, dir, nil
 }
 
 func benchE2E(ctx context.Context, stackDir string, n int, rate float64, concurrency int, log io.Writer) ([][2]string, error) {
-	stackDir, err := resolveStackDir(stackDir)
-	if err != nil {
-		return nil, err
-	}
-	st, err := localstack.ReadStack(filepath.Join(stackDir, "stack.json"))
+	st, _, err := readBenchStack(stackDir)
 	if err != nil {
 		return nil, err
 	}
@@ -647,19 +637,12 @@ func benchE2E(ctx context.Context, stackDir string, n int, rate float64, concurr
 		_, _ = c.SQS.DeleteQueue(context.WithoutCancel(ctx), &sqs.DeleteQueueInput{QueueUrl: aws.String(queue)})
 	}()
 	rs := benchRecipients(n, run)
-	var bodies []string
+	var batches []any
 	for i := 0; i < n; i += gazette.MaxBatchRecipients {
-		b, _ := json.Marshal(gazette.SendBatch{Issue: issue, Batch: len(bodies) + 1, Template: run, Recipients: rs[i:min(n, i+gazette.MaxBatchRecipients)]})
-		bodies = append(bodies, string(b))
+		batches = append(batches, gazette.SendBatch{Issue: issue, Batch: len(batches) + 1, Template: run, Recipients: rs[i:min(n, i+gazette.MaxBatchRecipients)]})
 	}
-	for i := 0; i < len(bodies); i += 10 {
-		var entries []sqstypes.SendMessageBatchRequestEntry
-		for j, body := range bodies[i:min(len(bodies), i+10)] {
-			entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(j)), MessageBody: aws.String(body)})
-		}
-		if _, err := c.SQS.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(queue), Entries: entries}); err != nil {
-			return nil, err
-		}
+	if err := sqsqueue.New(c.SQS, queue).SendJSON(ctx, batches); err != nil {
+		return nil, err
 	}
 	links, err := benchLinks()
 	if err != nil {
@@ -670,7 +653,7 @@ func benchE2E(ctx context.Context, stackDir string, n int, rate float64, concurr
 	times := &sendTimes{Sender: sesmail.BulkSender{Client: ses, From: "newsletter@example.com"}}
 	ledger := dynamo.NewLedger(c.DynamoDB, table)
 	fmt.Fprintf(log, "e2e: %d recipients in %d batches, MaxSendRate %v, %d instances of %d/s (chunk %d)\n",
-		n, len(bodies), rate, concurrency, per, delivery.ChunkFor(per))
+		n, len(batches), rate, concurrency, per, delivery.ChunkFor(per))
 
 	var done atomic.Int64
 	var wg sync.WaitGroup
@@ -686,7 +669,7 @@ func benchE2E(ctx context.Context, stackDir string, n int, rate float64, concurr
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := h.consume(ctx, c.SQS, queue, &done, int64(len(bodies))); err != nil {
+			if err := h.consume(ctx, c.SQS, queue, &done, int64(len(batches))); err != nil {
 				errc <- err
 			}
 		}()
@@ -698,7 +681,6 @@ func benchE2E(ctx context.Context, stackDir string, n int, rate float64, concurr
 	}
 	elapsed := time.Since(wall)
 
-	sort.Slice(times.at, func(i, j int) bool { return times.at[i].Before(times.at[j]) })
 	span := times.at[len(times.at)-1].Sub(times.at[0]) + time.Second
 	sent := 0
 	for _, k := range times.n {

@@ -73,11 +73,7 @@ func benchColdStart(ctx context.Context, stackDir, binDir string, runs int, log 
 	if runs < 1 {
 		return nil, fmt.Errorf("--runs %d: want at least 1", runs)
 	}
-	stackDir, err := resolveStackDir(stackDir)
-	if err != nil {
-		return nil, err
-	}
-	st, err := localstack.ReadStack(filepath.Join(stackDir, "stack.json"))
+	st, stackDir, err := readBenchStack(stackDir)
 	if err != nil {
 		return nil, err
 	}

@@ -104,3 +104,29 @@ func TestMedian(t *testing.T) {
 		})
 	}
 }
+
+func TestBusiest(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	ms := func(d int) time.Time { return t0.Add(time.Duration(d) * time.Millisecond) }
+	tests := []struct {
+		name string
+		at   []time.Time
+		n    []int
+		want int
+	}{
+		{"none", nil, nil, 0},
+		{"one", []time.Time{ms(0)}, []int{7}, 7},
+		{"all in one window", []time.Time{ms(0), ms(500), ms(999)}, []int{1, 2, 3}, 6},
+		{"window is half-open", []time.Time{ms(0), ms(1000)}, []int{4, 5}, 5},
+		{"later window busier", []time.Time{ms(0), ms(900), ms(1100), ms(1800)}, []int{10, 1, 20, 30}, 51},
+		{"same instant", []time.Time{ms(0), ms(0), ms(2000)}, []int{3, 4, 5}, 7},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &sendTimes{at: tt.at, n: tt.n}
+			if got := s.busiest(time.Second); got != tt.want {
+				t.Errorf("busiest = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}

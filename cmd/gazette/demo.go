@@ -63,12 +63,19 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	printSummary(stdout, sum, st, *keep)
-	if len(sum.Deliveries) != len(people) {
-		// Every reader must get the issue exactly once.
-		fmt.Fprintf(stderr, "demo: %d issue mails for %d readers\n", len(sum.Deliveries), len(people))
-		return 1
+	// Every reader must get the issue exactly once.
+	got := map[string]int{}
+	for _, d := range sum.Deliveries {
+		got[d.Email]++
 	}
-	return 0
+	code := 0
+	for _, p := range people {
+		if got[p.Email] != 1 {
+			fmt.Fprintf(stderr, "demo: %s got %d issue mails, want 1\n", p.Email, got[p.Email])
+			code = 1
+		}
+	}
+	return code
 }
 
 func printSummary(w io.Writer, sum scenario.Summary, st *localstack.Stack, keep bool) {

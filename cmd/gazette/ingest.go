@@ -58,23 +58,14 @@ func runIngest(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: gazette ingest --dry-run [--json] [--topic T] FILE  (FILE may be - for standard input)")
 		fs.PrintDefaults()
 	}
-	// Accept flags after the file name too ("ingest story.md --json"):
-	// the flag package stops at the first argument that is not a flag.
-	var files []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
+	// Accept flags after the file name too ("ingest story.md --json").
+	if err := parseInterspersed(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
 		}
-		if fs.NArg() == 0 {
-			break
-		}
-		files = append(files, fs.Arg(0))
-		args = fs.Args()[1:]
+		return 2
 	}
-	if len(files) != 1 {
+	if fs.NArg() != 1 {
 		fs.Usage()
 		return 2
 	}
@@ -83,7 +74,7 @@ func runIngest(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	name := files[0]
+	name := fs.Arg(0)
 	var data []byte
 	var err error
 	if name == "-" {

@@ -102,24 +102,37 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 }
 
 func envPort(name string, def int) int {
-	if v := os.Getenv(name); v != "" {
-		if n, err := strconv.Atoi(v); err == nil {
-			return n
-		}
+	if n, ok := portFromEnv(name); ok {
+		return n
 	}
 	return def
 }
 
-// endpointsFromEnv builds the endpoints from the same variables infra/stack.sh
-// exports, so that every part of the stack agrees on the ports.
-func endpointsFromEnv() localstack.Endpoints {
-	url := func(env string, def int) string { return fmt.Sprintf("http://127.0.0.1:%d", envPort(env, def)) }
-	return localstack.Endpoints{
-		AWS:     url("GAZETTE_MOTO_PORT", 5000),
-		SESv2:   url("GAZETTE_SES_PORT", 8005),
-		HTTPAPI: url("GAZETTE_API_PORT", 3000),
-		Lambda:  url("GAZETTE_LAMBDA_PORT", 3001),
+// portFromEnv is $name as a number, if it is set to one.
+func portFromEnv(name string) (int, bool) {
+	if v := os.Getenv(name); v != "" {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n, true
+		}
 	}
+	return 0, false
+}
+
+// endpointsFromEnv builds the endpoints from the same variables infra/stack.sh
+// exports, so that every part of the stack agrees on the ports; a port not
+// set keeps localstack.DefaultEndpoints'.
+func endpointsFromEnv() localstack.Endpoints {
+	e := localstack.DefaultEndpoints()
+	port := func(env string, url *string) {
+		if n, ok := portFromEnv(env); ok {
+			*url = fmt.Sprintf("http://127.0.0.1:%d", n)
+		}
+	}
+	port("GAZETTE_MOTO_PORT", &e.AWS)
+	port("GAZETTE_SES_PORT", &e.SESv2)
+	port("GAZETTE_API_PORT", &e.HTTPAPI)
+	port("GAZETTE_LAMBDA_PORT", &e.Lambda)
+	return e
 }
 
 func jsonLogger(w io.Writer) *slog.Logger {

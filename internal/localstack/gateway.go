@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,11 +27,7 @@ func newRoute(rt HTTPRoute, r *runner) route {
 	if rt.Path == "" || rt.Path == "$default" {
 		return route{key: "$default", method: "ANY", catchAll: true, r: r}
 	}
-	key := rt.Method + " " + rt.Path
-	if rt.Method == "ANY" {
-		key = "ANY " + rt.Path
-	}
-	return route{key: key, method: rt.Method, segments: splitPath(rt.Path), r: r}
+	return route{key: rt.Method + " " + rt.Path, method: rt.Method, segments: splitPath(rt.Path), r: r}
 }
 
 func splitPath(p string) []string {
@@ -177,7 +174,7 @@ func HTTPEventFor(req *http.Request, body []byte, routeKey string, pathParams ma
 	}
 	headers["host"] = req.Host
 	if len(body) > 0 {
-		headers["content-length"] = itoa(len(body))
+		headers["content-length"] = strconv.Itoa(len(body))
 	}
 	port := "80"
 	if _, p, err := net.SplitHostPort(req.Host); err == nil {
@@ -244,11 +241,6 @@ func HTTPEventFor(req *http.Request, body []byte, routeKey string, pathParams ma
 		}
 	}
 	return ev
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }
 
 // isTextContent reports whether API Gateway would pass a body of this content

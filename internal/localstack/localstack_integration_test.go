@@ -392,9 +392,6 @@ func TestIntegrationColdStart(t *testing.T) {
 			if c.First <= 0 || c.Warm <= 0 {
 				t.Errorf("first %v, warm %v: want both measured", c.First, c.Warm)
 			}
-			if c.Init() != c.First-c.Warm {
-				t.Errorf("Init() = %v, want first − warm = %v", c.Init(), c.First-c.Warm)
-			}
 			if c.Refused != tt.wantRefused {
 				t.Errorf("Refused = %v, want %v", c.Refused, tt.wantRefused)
 			}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -218,9 +217,4 @@ func (p *poller) handle(ctx context.Context, log interface {
 	} else {
 		log.Info("sqs batch processed", attrs...)
 	}
-}
-
-// String describes the poller in logs.
-func (p *poller) String() string {
-	return fmt.Sprintf("%s<-%s", p.r.fn.LogicalID, p.src.Queue)
 }

@@ -892,8 +892,8 @@ func (p *provisioner) logicalIDOfPhysical(physical string) string {
 }
 
 func shortErr(err error) string {
-	if ae := (smithy.APIError)(nil); errors.As(err, &ae) {
-		return ae.ErrorCode()
+	if code := apiErrorCode(err); code != "" {
+		return code
 	}
 	s := err.Error()
 	if len(s) > 120 {

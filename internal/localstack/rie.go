@@ -59,9 +59,6 @@ type invokeResult struct {
 	FunctionError bool
 }
 
-// errNotBuilt means the function's bootstrap binary does not exist (yet).
-var errNotBuilt = errors.New("bootstrap not built")
-
 func (r *runner) built() bool {
 	st, err := os.Stat(r.bin)
 	return err == nil && !st.IsDir()
@@ -71,7 +68,7 @@ func (r *runner) built() bool {
 func (r *runner) start() error {
 	st, err := os.Stat(r.bin)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w: %s is missing (build the functions first: make build)", errNotBuilt, r.bin)
+		return fmt.Errorf("bootstrap not built: %s is missing (build the functions first: make functions)", r.bin)
 	}
 	if err != nil {
 		return fmt.Errorf("stat bootstrap: %w", err)

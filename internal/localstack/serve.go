@@ -89,10 +89,9 @@ func NewServer(o ServeOptions) (*Server, error) {
 	if err := os.MkdirAll(o.LogDir, 0o755); err != nil {
 		return nil, fmt.Errorf("serve: log dir: %w", err)
 	}
-	for id, ph := range o.Stack.Resources {
+	for _, ph := range o.Stack.Resources {
 		if ph.Type == "AWS::Serverless::HttpApi" {
 			s.apiID = ph.PhysicalID
-			_ = id
 		}
 	}
 	ok := false

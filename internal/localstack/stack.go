@@ -102,6 +102,48 @@ func Discover(root string) (*Stack, error) {
 	return ReadStack(filepath.Join(root, StackFile))
 }
 
+// EnvStackDir names the stack's state directory when it is not
+// out/stack (infra/stack.sh's GAZETTE_STACK_DIR, for a second stack on
+// other ports).
+const EnvStackDir = "GAZETTE_STACK_DIR"
+
+// StackDir is the stack's state directory: $GAZETTE_STACK_DIR, else the
+// repository's out/stack.
+func StackDir() (string, error) {
+	if dir := os.Getenv(EnvStackDir); dir != "" {
+		return dir, nil
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "out", "stack"), nil
+}
+
+// RepoRoot finds the module root (the directory holding go.mod and
+// template.yaml) from the working directory up.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("find repository root: %w", err)
+	}
+	for {
+		if fileExists(filepath.Join(dir, "go.mod")) && fileExists(filepath.Join(dir, "template.yaml")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("find repository root: no go.mod with template.yaml above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 // ReadStack reads a stack description file.
 func ReadStack(path string) (*Stack, error) {
 	b, err := os.ReadFile(path)
@@ -174,16 +216,6 @@ func (s *Stack) BucketName(logicalID string) (string, error) {
 		return "", err
 	}
 	return p.PhysicalID, nil
-}
-
-// Function returns a function by logical ID.
-func (s *Stack) Function(logicalID string) (*Function, error) {
-	for _, f := range s.Functions {
-		if f.LogicalID == logicalID || f.FunctionName == logicalID {
-			return f, nil
-		}
-	}
-	return nil, fmt.Errorf("stack %s has no function %s", s.StackName, logicalID)
 }
 
 // FunctionError is returned by Invoke when the function itself failed

@@ -30,7 +30,6 @@ type Resource struct {
 	Properties map[string]any
 	DependsOn  []string
 	Condition  string
-	Metadata   map[string]any
 }
 
 // LoadTemplate reads and parses a template file.
@@ -89,7 +88,6 @@ func ParseTemplate(b []byte) (*Template, error) {
 		r := &Resource{
 			LogicalID:  id,
 			Properties: asMap(m["Properties"]),
-			Metadata:   asMap(m["Metadata"]),
 		}
 		r.Type, _ = m["Type"].(string)
 		if r.Type == "" {
@@ -122,29 +120,21 @@ func ParseTemplate(b []byte) (*Template, error) {
 //	!Condition C      → {"Condition": "C"}
 //	!Sub/!If/!Join/…  → {"Fn::Sub": …} and so on for any other !Name.
 func FromYAML(n *yaml.Node) (any, error) {
-	v, err := fromNode(n)
-	if err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
-func fromNode(n *yaml.Node) (any, error) {
 	var v any
 	switch n.Kind {
 	case yaml.DocumentNode:
 		if len(n.Content) == 0 {
 			return nil, nil
 		}
-		return fromNode(n.Content[0])
+		return FromYAML(n.Content[0])
 	case yaml.AliasNode:
-		return fromNode(n.Alias)
+		return FromYAML(n.Alias)
 	case yaml.MappingNode:
 		m := make(map[string]any, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			if k.Value == "<<" && k.Tag == "!!merge" {
-				merged, err := fromNode(n.Content[i+1])
+				merged, err := FromYAML(n.Content[i+1])
 				if err != nil {
 					return nil, err
 				}
@@ -155,7 +145,7 @@ func fromNode(n *yaml.Node) (any, error) {
 				}
 				continue
 			}
-			val, err := fromNode(n.Content[i+1])
+			val, err := FromYAML(n.Content[i+1])
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", k.Value, err)
 			}
@@ -165,7 +155,7 @@ func fromNode(n *yaml.Node) (any, error) {
 	case yaml.SequenceNode:
 		l := make([]any, 0, len(n.Content))
 		for _, c := range n.Content {
-			val, err := fromNode(c)
+			val, err := FromYAML(c)
 			if err != nil {
 				return nil, err
 			}

@@ -17,12 +17,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 
 	"github.com/gazette-news/gazette/internal/dynamo"
+	"github.com/gazette-news/gazette/internal/eventstest"
 	"github.com/gazette-news/gazette/internal/gazette"
 	"github.com/gazette-news/gazette/internal/localstack"
 	"github.com/gazette-news/gazette/internal/scenario"
@@ -190,7 +192,7 @@ func inside(t *testing.T, root string) {
 
 	var articleID string
 	t.Run("IngestArticleFunction", func(t *testing.T) {
-		evBucket, key := s3EventObject(t, filepath.Join(root, "events", "ingest-article-s3-sqs.json"))
+		evBucket, key := s3EventObject(t, "ingest-article-s3-sqs.json")
 		if evBucket != bucket {
 			t.Fatalf("events/ingest-article-s3-sqs.json names bucket %s; the stack's is %s", evBucket, bucket)
 		}
@@ -271,7 +273,7 @@ func inside(t *testing.T, root string) {
 		if issue.Template == "" {
 			t.Skip("issue 1 was not published: its SES template is missing")
 		}
-		if want := sendBatchTemplate(t, filepath.Join(root, "events", "send-batch-sqs.json")); want != issue.Template {
+		if want := sendBatchTemplate(t, "send-batch-sqs.json"); want != issue.Template {
 			t.Fatalf("events/send-batch-sqs.json sends template %q; issue 1's is %q", want, issue.Template)
 		}
 		out := inv.invoke(t, "SendBatchFunction", "send-batch-sqs.json")
@@ -421,30 +423,19 @@ func subjects(ms []scenario.Mail) []string {
 	return s
 }
 
-// sqsBodies returns the bodies of the SQS records of an event file.
-func sqsBodies(t *testing.T, path string) []string {
+// sqsBody returns the body of the one SQS record of events/<name>.
+func sqsBody(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev struct {
-		Records []struct {
-			Body string `json:"body"`
-		} `json:"Records"`
-	}
-	if err := json.Unmarshal(b, &ev); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	ev := eventstest.Load[events.SQSEvent](t, name)
 	if len(ev.Records) != 1 {
-		t.Fatalf("%s: want one SQS record, got %d", path, len(ev.Records))
+		t.Fatalf("events/%s: want one SQS record, got %d", name, len(ev.Records))
 	}
-	return []string{ev.Records[0].Body}
+	return ev.Records[0].Body
 }
 
 // s3EventObject returns the bucket and key of the S3 notification inside the
-// SQS event file.
-func s3EventObject(t *testing.T, path string) (bucket, key string) {
+// SQS event events/<name>.
+func s3EventObject(t *testing.T, name string) (bucket, key string) {
 	t.Helper()
 	var s3Event struct {
 		Records []struct {
@@ -458,37 +449,28 @@ func s3EventObject(t *testing.T, path string) (bucket, key string) {
 			} `json:"s3"`
 		} `json:"Records"`
 	}
-	if err := json.Unmarshal([]byte(sqsBodies(t, path)[0]), &s3Event); err != nil || len(s3Event.Records) != 1 {
-		t.Fatalf("%s: the SQS body is not one S3 notification: %v", path, err)
+	if err := json.Unmarshal([]byte(sqsBody(t, name)), &s3Event); err != nil || len(s3Event.Records) != 1 {
+		t.Fatalf("events/%s: the SQS body is not one S3 notification: %v", name, err)
 	}
 	return s3Event.Records[0].S3.Bucket.Name, s3Event.Records[0].S3.Object.Key
 }
 
-func sendBatchTemplate(t *testing.T, path string) string {
+func sendBatchTemplate(t *testing.T, name string) string {
 	t.Helper()
 	var b gazette.SendBatch
-	if err := json.Unmarshal([]byte(sqsBodies(t, path)[0]), &b); err != nil {
-		t.Fatalf("%s: %v", path, err)
+	if err := json.Unmarshal([]byte(sqsBody(t, name)), &b); err != nil {
+		t.Fatalf("events/%s: %v", name, err)
 	}
 	return b.Template
 }
 
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	root, err := localstack.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
+	return root
 }
 
 func nsExists(t *testing.T, name string) bool {

@@ -72,8 +72,8 @@ func TestIntegrationDemo(t *testing.T) {
 	t.Run("each reader gets exactly one issue mail", func(t *testing.T) {
 		for _, p := range people {
 			n := 0
-			for _, m := range sum.IssueMails {
-				if m.To(p.Email) {
+			for _, d := range sum.Deliveries {
+				if d.Mail.To(p.Email) {
 					n++
 				}
 			}
@@ -196,7 +196,7 @@ func TestIntegrationDemo(t *testing.T) {
 	})
 
 	t.Run("function logs are JSON without addresses", func(t *testing.T) {
-		checkLogs(t, root, st, people)
+		checkLogs(t, st, people)
 	})
 }
 
@@ -228,11 +228,11 @@ func forgetSeed(t *testing.T, st *localstack.Stack, root string) {
 
 // checkLogs reads every function's log and fails on a line that is not a
 // JSON object or that names a subscriber's address.
-func checkLogs(t *testing.T, root string, st *localstack.Stack, people []scenario.Person) {
+func checkLogs(t *testing.T, st *localstack.Stack, people []scenario.Person) {
 	addr := regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}`)
-	dir := os.Getenv(stacktest.EnvStackDir)
-	if dir == "" {
-		dir = filepath.Join(root, "out", "stack")
+	dir, err := localstack.StackDir()
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, fn := range st.Functions {
 		path := filepath.Join(dir, "logs", fn.LogicalID+".log")

@@ -78,11 +78,10 @@ type Summary struct {
 	Uploaded      []string    `json:"uploaded"`
 	Rejected      []Rejection `json:"rejected"`
 	Confirmations int         `json:"confirmations"`
-	Deliveries    []Delivery  `json:"deliveries"`
-	// IssueMails are every issue mail sent to the scenario's people; more
-	// than one per person would be a duplicate.
-	IssueMails []Mail   `json:"-"`
-	OutFiles   []string `json:"outFiles,omitempty"`
+	// Deliveries are every issue mail sent to the scenario's people, by
+	// address; more than one per person would be a duplicate.
+	Deliveries []Delivery `json:"deliveries"`
+	OutFiles   []string   `json:"outFiles,omitempty"`
 }
 
 var confirmLink = regexp.MustCompile(`https?://[^\s"'<>]+/confirm\?token=[A-Za-z0-9_\-%.]+`)
@@ -182,7 +181,6 @@ func Run(ctx context.Context, c Config) (Summary, error) {
 		}
 		for _, p := range c.People {
 			if m.To(p.Email) {
-				sum.IssueMails = append(sum.IssueMails, m)
 				sum.Deliveries = append(sum.Deliveries, Delivery{Email: p.Email, MessageID: m.MessageID, Mail: m})
 			}
 		}

@@ -7,7 +7,6 @@ package stacktest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -49,44 +48,18 @@ func Unavailable(t testing.TB, err error) {
 	t.Skip(msg)
 }
 
-// RepoRoot finds the module root (the directory holding go.mod and
-// template.yaml) from the working directory up.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("find repository root: %w", err)
-	}
-	for {
-		if fileExists(filepath.Join(dir, "go.mod")) && fileExists(filepath.Join(dir, "template.yaml")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("find repository root: no go.mod with template.yaml above the working directory")
-		}
-		dir = parent
-	}
-}
+// RepoRoot is localstack.RepoRoot.
+func RepoRoot() (string, error) { return localstack.RepoRoot() }
 
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
-// EnvStackDir names the stack's state directory when it is not
-// out/stack (infra/stack.sh's GAZETTE_STACK_DIR, for a second stack on
-// other ports).
-const EnvStackDir = "GAZETTE_STACK_DIR"
+// EnvStackDir is localstack.EnvStackDir.
+const EnvStackDir = localstack.EnvStackDir
 
 func find() (*localstack.Stack, error) {
-	if dir := os.Getenv(EnvStackDir); dir != "" {
-		return localstack.ReadStack(filepath.Join(dir, "stack.json"))
-	}
-	root, err := RepoRoot()
+	dir, err := localstack.StackDir()
 	if err != nil {
 		return nil, err
 	}
-	return localstack.Discover(root)
+	return localstack.ReadStack(filepath.Join(dir, "stack.json"))
 }
 
 func reachable(st *localstack.Stack) error {
