@@ -59,46 +59,6 @@ func TestSegmentsOf(t *testing.T) {
 	}
 }
 
-// TestSegmentsOfSameSet asks of twice for each topic set, spelled
-// differently the second time: both answers are the same, and a set asked
-// for earlier does not answer for another.
-func TestSegmentsOfSameSet(t *testing.T) {
-	issue := gazette.Issue{Articles: []gazette.Article{
-		{ID: "a", Topics: []string{" News"}},
-		{ID: "b", Topics: []string{"business", "Technology"}},
-		{ID: "c", Topics: []string{"sport"}},
-		{ID: "d", Topics: []string{"a\x00b"}},
-	}}
-	s := &segments{issue: issue}
-	tests := []struct {
-		first, again []string
-		wantIDs      []string
-	}{
-		{[]string{"news", "technology"}, []string{" Technology", "NEWS", "news"}, []string{"a", "b"}},
-		{[]string{"business"}, []string{"Business "}, []string{"b"}},
-		{[]string{"a", "b"}, []string{"b", "a"}, nil},
-		{[]string{"a\x00b"}, []string{"A\x00B"}, []string{"d"}},
-		{[]string{"science"}, []string{"SCIENCE"}, nil},
-	}
-	for _, tt := range tests {
-		k1, got1 := s.of(tt.first)
-		k2, got2 := s.of(tt.again)
-		if k1 != k2 || !cmp.Equal(got1, got2) {
-			t.Errorf("of(%q) = %q %v, of(%q) = %q %v; want the same", tt.first, k1, got1, tt.again, k2, got2)
-		}
-		var ids []string
-		for _, a := range got2 {
-			ids = append(ids, a.ID)
-		}
-		if diff := cmp.Diff(tt.wantIDs, ids); diff != "" {
-			t.Errorf("of(%q) articles (-want +got):\n%s", tt.again, diff)
-		}
-		if (k2 == "") != (tt.wantIDs == nil) {
-			t.Errorf("of(%q) key = %q", tt.again, k2)
-		}
-	}
-}
-
 // TestPublishDigestSegments publishes an issue to readers with and without
 // topics: everyone gets a batch with the template of exactly their
 // articles, readers with no matching article get nothing, and the counts
