@@ -119,3 +119,38 @@ Resources:
 		})
 	}
 }
+
+// TestTemplateFunctionsThatReadMissingKeysMayList: S3 answers a missing key
+// with 404 only to a caller that may list the bucket, 403 otherwise. The
+// functions that take a missing key as an answer (ingest-article: an
+// article already moved; publish-digest: no archive index before the first
+// issue) must hold s3:ListBucket, or on AWS those answers become errors.
+// moto does not enforce IAM, so no local run would show it.
+func TestTemplateFunctionsThatReadMissingKeysMayList(t *testing.T) {
+	tmpl, err := LoadTemplate(filepath.Join("..", "..", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"IngestArticleFunction", "PublishDigestFunction"} {
+		t.Run(id, func(t *testing.T) {
+			r := tmpl.Resources[id]
+			if r == nil {
+				t.Fatalf("no %s in the template", id)
+			}
+			policies, _ := r.Properties["Policies"].([]any)
+			for _, p := range policies {
+				doc, _ := p.(map[string]any)
+				stmts, _ := doc["Statement"].([]any)
+				for _, s := range stmts {
+					st, _ := s.(map[string]any)
+					for _, a := range strs(st["Action"]) {
+						if a == "s3:ListBucket" {
+							return
+						}
+					}
+				}
+			}
+			t.Errorf("%s may not s3:ListBucket: S3 would answer its missing keys with 403", id)
+		})
+	}
+}
