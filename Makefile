@@ -11,7 +11,10 @@ SHELL := bash
 
 include infra/versions.env
 
-TOOLS     ?= $(HOME)/.cache/gazette-tools
+# Where the pinned tools go: $GAZETTE_TOOLS, as for infra/*.sh and the Go
+# code, else ~/.cache/gazette-tools. Exported, so TOOLS=… reaches them too.
+TOOLS     ?= $(or $(GAZETTE_TOOLS),$(HOME)/.cache/gazette-tools)
+export GAZETTE_TOOLS := $(TOOLS)
 VENV_BIN  := $(TOOLS)/venv/bin
 STACK     := infra/stack.sh
 FUNCTIONS := ingest-article publish-digest send-batch subscription-api ses-feedback
