@@ -79,7 +79,7 @@ require (
 	honnef.co/go/tools v0.8.2 // indirect
 )
 
-// Pinned for hermes v1.3.0 (see DESIGN.md): a newer go-premailer pulls
+// Pinned for hermes v1.3.0 (README, Dependencies): a newer go-premailer pulls
 // tablewriter v1, against which html2text (hermes' plain-text part) does not
 // build. Bump only together with hermes.
 require (
